@@ -1,0 +1,51 @@
+//! The broker's shared state: configuration, cluster identity, topics and producer ids.
+//! One [`Broker`] is shared (`Arc`) by every connection and background task.
+
+use std::sync::Arc;
+
+use crate::config::BrokerConfig;
+use crate::persist::write_atomic;
+use crate::producer_ids::ProducerIdAllocator;
+use crate::topics::TopicRegistry;
+
+/// Everything a request handler may need.
+pub struct Broker {
+    /// Effective configuration.
+    pub config: Arc<BrokerConfig>,
+    /// Cluster id, generated once and persisted in `<data-dir>/meta/cluster-id`.
+    pub cluster_id: String,
+    /// All topics.
+    pub topics: TopicRegistry,
+    /// Producer id allocation.
+    pub producer_ids: ProducerIdAllocator,
+}
+
+impl Broker {
+    /// Opens (or initialises) the data directory and recovers every topic.
+    pub fn open(config: BrokerConfig) -> anyhow::Result<Broker> {
+        let config = Arc::new(config);
+        let meta = config.data_dir.join("meta");
+        std::fs::create_dir_all(&meta)?;
+        let id_path = meta.join("cluster-id");
+        let cluster_id = match std::fs::read_to_string(&id_path) {
+            Ok(id) if !id.trim().is_empty() => id.trim().to_string(),
+            _ => {
+                let id = new_cluster_id();
+                write_atomic(&id_path, id.as_bytes())?;
+                id
+            }
+        };
+        Ok(Broker {
+            topics: TopicRegistry::open(config.clone())?,
+            producer_ids: ProducerIdAllocator::open(meta)?,
+            cluster_id,
+            config,
+        })
+    }
+}
+
+/// Kafka cluster ids are 16 random bytes in URL-safe base64 without padding (22 characters).
+fn new_cluster_id() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes())
+}

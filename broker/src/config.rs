@@ -1,0 +1,234 @@
+//! Broker configuration: `weir serve` flags, `WEIR_*` environment variables and a TOML file.
+//!
+//! Every setting is one field of [`ServeArgs`]. clap fills it from the command line or the
+//! environment; the TOML file (`--config`) fills whatever those left unset; [`BrokerConfig`]
+//! applies the embedded defaults to the rest. TOML keys are the field names
+//! (`data_dir = "…"`, `num_partitions = 3`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use serde::Deserialize;
+
+/// Settings of `weir serve`; every one is optional so the three sources can be layered.
+#[derive(Args, Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeArgs {
+    /// TOML file with any of these settings (keys are the long flag names with `_`).
+    #[arg(long, env = "WEIR_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Directory for all data (topics, metadata). Default: ./weir-data
+    #[arg(long, env = "WEIR_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Kafka listener address. Default: 127.0.0.1:9092
+    #[arg(long, env = "WEIR_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// host:port advertised to clients in Metadata. Default: the listen address.
+    #[arg(long, env = "WEIR_ADVERTISED")]
+    pub advertised: Option<String>,
+    /// HTTP admin listener (/metrics, /health, /ready). Default: 127.0.0.1:9644
+    #[arg(long, env = "WEIR_HTTP")]
+    pub http: Option<SocketAddr>,
+    /// Node id reported to clients. Default: 1
+    #[arg(long, env = "WEIR_NODE_ID")]
+    pub node_id: Option<i32>,
+    /// Log output format: text or json. Default: text
+    #[arg(long, env = "WEIR_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// auto.create.topics.enable: create unknown topics on Metadata requests. Default: true
+    #[arg(long, env = "WEIR_AUTO_CREATE_TOPICS_ENABLE")]
+    pub auto_create_topics_enable: Option<bool>,
+    /// num.partitions: partitions of auto-created topics and of CreateTopics with -1. Default: 1
+    #[arg(long, env = "WEIR_NUM_PARTITIONS")]
+    pub num_partitions: Option<i32>,
+    /// socket.request.max.bytes: largest request frame accepted. Default: 104857600
+    #[arg(long, env = "WEIR_SOCKET_REQUEST_MAX_BYTES")]
+    pub socket_request_max_bytes: Option<usize>,
+    /// write.caching default for topics: true acknowledges acks=all after the OS write
+    /// (flushed per flush.ms/flush.messages) instead of after fsync. Default: false
+    #[arg(long, env = "WEIR_WRITE_CACHING")]
+    pub write_caching: Option<bool>,
+    /// log.segment.bytes: default segment.bytes of topics. Default: 1073741824
+    #[arg(long, env = "WEIR_LOG_SEGMENT_BYTES")]
+    pub log_segment_bytes: Option<u64>,
+    /// log.roll.ms: default segment.ms of topics. Default: 604800000
+    #[arg(long, env = "WEIR_LOG_ROLL_MS")]
+    pub log_roll_ms: Option<i64>,
+    /// log.retention.ms: default retention.ms of topics (-1 = forever). Default: 604800000
+    #[arg(long, env = "WEIR_LOG_RETENTION_MS")]
+    pub log_retention_ms: Option<i64>,
+    /// log.retention.bytes: default retention.bytes of topics (-1 = unlimited). Default: -1
+    #[arg(long, env = "WEIR_LOG_RETENTION_BYTES")]
+    pub log_retention_bytes: Option<i64>,
+    /// message.max.bytes: default max.message.bytes of topics. Default: 1048588
+    #[arg(long, env = "WEIR_MESSAGE_MAX_BYTES")]
+    pub message_max_bytes: Option<i32>,
+    /// How often retention, segment.ms and flush.ms are checked, in ms. Default: 1000
+    #[arg(long, env = "WEIR_MAINTENANCE_INTERVAL_MS")]
+    pub maintenance_interval_ms: Option<u64>,
+}
+
+/// Log output format.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The effective broker configuration, every default applied.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub advertised_host: String,
+    pub advertised_port: i32,
+    pub http: SocketAddr,
+    pub node_id: i32,
+    pub log_format: LogFormat,
+    pub auto_create_topics_enable: bool,
+    pub num_partitions: i32,
+    pub socket_request_max_bytes: usize,
+    pub write_caching: bool,
+    pub log_segment_bytes: u64,
+    pub log_roll_ms: i64,
+    pub log_retention_ms: i64,
+    pub log_retention_bytes: i64,
+    pub message_max_bytes: i32,
+    pub maintenance_interval_ms: u64,
+}
+
+impl ServeArgs {
+    /// Fills every unset field from `other`.
+    fn or(self, other: ServeArgs) -> ServeArgs {
+        ServeArgs {
+            config: self.config.or(other.config),
+            data_dir: self.data_dir.or(other.data_dir),
+            listen: self.listen.or(other.listen),
+            advertised: self.advertised.or(other.advertised),
+            http: self.http.or(other.http),
+            node_id: self.node_id.or(other.node_id),
+            log_format: self.log_format.or(other.log_format),
+            auto_create_topics_enable: self
+                .auto_create_topics_enable
+                .or(other.auto_create_topics_enable),
+            num_partitions: self.num_partitions.or(other.num_partitions),
+            socket_request_max_bytes: self
+                .socket_request_max_bytes
+                .or(other.socket_request_max_bytes),
+            write_caching: self.write_caching.or(other.write_caching),
+            log_segment_bytes: self.log_segment_bytes.or(other.log_segment_bytes),
+            log_roll_ms: self.log_roll_ms.or(other.log_roll_ms),
+            log_retention_ms: self.log_retention_ms.or(other.log_retention_ms),
+            log_retention_bytes: self.log_retention_bytes.or(other.log_retention_bytes),
+            message_max_bytes: self.message_max_bytes.or(other.message_max_bytes),
+            maintenance_interval_ms: self
+                .maintenance_interval_ms
+                .or(other.maintenance_interval_ms),
+        }
+    }
+}
+
+fn read_toml(path: &Path) -> anyhow::Result<ServeArgs> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+impl BrokerConfig {
+    /// Layers flags/environment over the TOML file over the defaults, and validates.
+    pub fn resolve(args: ServeArgs) -> anyhow::Result<BrokerConfig> {
+        let args = match args.config.clone() {
+            Some(path) => args.or(read_toml(&path)?),
+            None => args,
+        };
+        let listen = args
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9092)));
+        let advertised = args.advertised.unwrap_or_else(|| listen.to_string());
+        let (host, port) = advertised
+            .rsplit_once(':')
+            .with_context(|| format!("--advertised {advertised:?} must be host:port"))?;
+        let advertised_port: i32 = port
+            .parse()
+            .with_context(|| format!("--advertised {advertised:?}: bad port"))?;
+        let num_partitions = args.num_partitions.unwrap_or(1);
+        anyhow::ensure!(num_partitions >= 1, "num_partitions must be at least 1");
+        let message_max_bytes = args.message_max_bytes.unwrap_or(1_048_588);
+        anyhow::ensure!(message_max_bytes > 0, "message_max_bytes must be positive");
+        let log_segment_bytes = args.log_segment_bytes.unwrap_or(1 << 30);
+        anyhow::ensure!(
+            log_segment_bytes >= 14,
+            "log_segment_bytes must be at least 14"
+        );
+        Ok(BrokerConfig {
+            data_dir: args.data_dir.unwrap_or_else(|| PathBuf::from("weir-data")),
+            listen,
+            advertised_host: host.trim_matches(['[', ']']).to_string(),
+            advertised_port,
+            http: args
+                .http
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9644))),
+            node_id: args.node_id.unwrap_or(1),
+            log_format: args.log_format.unwrap_or_default(),
+            auto_create_topics_enable: args.auto_create_topics_enable.unwrap_or(true),
+            num_partitions,
+            socket_request_max_bytes: args
+                .socket_request_max_bytes
+                .unwrap_or(weir_protocol::frame::DEFAULT_MAX_REQUEST_BYTES),
+            write_caching: args.write_caching.unwrap_or(false),
+            log_segment_bytes,
+            log_roll_ms: args.log_roll_ms.unwrap_or(604_800_000),
+            log_retention_ms: args.log_retention_ms.unwrap_or(604_800_000),
+            log_retention_bytes: args.log_retention_bytes.unwrap_or(-1),
+            message_max_bytes,
+            maintenance_interval_ms: args.maintenance_interval_ms.unwrap_or(1000).max(10),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_override_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("weir.toml");
+        std::fs::write(
+            &file,
+            "num_partitions = 3\nlisten = \"127.0.0.1:9999\"\nwrite_caching = true\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file),
+            num_partitions: Some(5),
+            ..Default::default()
+        };
+        let c = BrokerConfig::resolve(args).unwrap();
+        assert_eq!(c.num_partitions, 5);
+        assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.advertised_port, 9999);
+        assert!(c.write_caching);
+        assert_eq!(c.http.port(), 9644);
+        assert_eq!(c.data_dir, PathBuf::from("weir-data"));
+    }
+
+    #[test]
+    fn unknown_toml_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("weir.toml");
+        std::fs::write(&file, "num_partition = 3\n").unwrap();
+        let args = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        };
+        assert!(BrokerConfig::resolve(args).is_err());
+    }
+}

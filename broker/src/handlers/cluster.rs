@@ -1,0 +1,34 @@
+//! DescribeCluster: one broker, which is also the controller.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{
+    BrokerId, DescribeClusterRequest, DescribeClusterResponse, ResponseKind,
+};
+
+use super::str_bytes;
+use crate::broker::Broker;
+
+const BROKERS_ENDPOINT: i8 = 1;
+
+/// Handles DescribeCluster.
+pub fn describe(broker: &Arc<Broker>, request: DescribeClusterRequest) -> ResponseKind {
+    let node = BrokerId(broker.config.node_id);
+    let mut response = DescribeClusterResponse::default()
+        .with_endpoint_type(BROKERS_ENDPOINT)
+        .with_cluster_id(str_bytes(&broker.cluster_id))
+        .with_controller_id(node)
+        .with_cluster_authorized_operations(i32::MIN);
+    if request.endpoint_type != BROKERS_ENDPOINT {
+        response.error_code = ResponseError::MismatchedEndpointType.code();
+        response.error_message = Some(str_bytes("The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER"));
+        return ResponseKind::DescribeCluster(response);
+    }
+    response.brokers = vec![DescribeClusterBroker::default()
+        .with_broker_id(node)
+        .with_host(str_bytes(&broker.config.advertised_host))
+        .with_port(broker.config.advertised_port)];
+    ResponseKind::DescribeCluster(response)
+}

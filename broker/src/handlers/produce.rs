@@ -1,0 +1,129 @@
+//! Produce: validate, append to each partition's log (in arrival order, right away), then — for
+//! `acks=all` on topics without `write.caching` — wait for the group-committed fsync before
+//! answering. `acks=0` gets no response at all, as in Kafka.
+
+use std::sync::Arc;
+
+use futures::future::{join_all, FutureExt};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+
+use super::{now_ms, ready, str_bytes, Reply};
+use crate::broker::Broker;
+use crate::errors::ApiError;
+use crate::topics::{unknown_topic, Partition};
+
+fn failed(index: i32, e: &ApiError, version: i16) -> PartitionProduceResponse {
+    let mut r = PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(e.code())
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1);
+    if version >= 8 {
+        r.error_message = Some(str_bytes(&e.message));
+    }
+    r
+}
+
+/// A partition whose response waits for durability up to `offset`.
+struct DurabilityWait {
+    topic: usize,
+    partition: usize,
+    log: Arc<Partition>,
+    offset: i64,
+}
+
+/// Handles a Produce request.
+pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Reply {
+    let acks = request.acks;
+    let now = now_ms();
+    let mut waits = Vec::new();
+    let mut responses = Vec::with_capacity(request.topic_data.len());
+    for (ti, topic_data) in request.topic_data.into_iter().enumerate() {
+        let name = topic_data.name.0.as_str();
+        let topic = broker.topics.get(name);
+        let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
+        for (pi, data) in topic_data.partition_data.into_iter().enumerate() {
+            let index = data.index;
+            let outcome = (|| {
+                if !matches!(acks, -1..=1) {
+                    return Err(ApiError::new(
+                        ResponseError::InvalidRequiredAcks,
+                        format!("acks must be -1, 0 or 1, got {acks}"),
+                    ));
+                }
+                let topic = topic.as_ref().ok_or_else(|| unknown_topic(name))?;
+                let partition = topic.partition(index).ok_or_else(|| unknown_topic(name))?;
+                let records = data.records.as_deref().unwrap_or_default();
+                if records.is_empty() {
+                    return Err(ApiError::new(
+                        ResponseError::InvalidRecord,
+                        "produce request carries no record batch",
+                    ));
+                }
+                let result = partition.log.append(records, now)?;
+                if !result.duplicate {
+                    topic.metrics.bytes_in.increment(result.bytes as u64);
+                    topic
+                        .metrics
+                        .records_in
+                        .increment(result.record_count as u64);
+                    partition
+                        .end_offset_gauge
+                        .set(partition.log.log_end_offset() as f64);
+                }
+                Ok((partition, result))
+            })();
+            let response = match outcome {
+                Ok((partition, result)) => {
+                    if acks == -1 && !partition.log.config().write_caching {
+                        waits.push(DurabilityWait {
+                            topic: ti,
+                            partition: pi,
+                            log: partition,
+                            offset: result.last_offset,
+                        });
+                    }
+                    PartitionProduceResponse::default()
+                        .with_index(index)
+                        .with_base_offset(result.base_offset)
+                        .with_log_append_time_ms(result.log_append_time)
+                        .with_log_start_offset(result.log_start_offset)
+                }
+                Err(e) => {
+                    tracing::debug!(topic = name, partition = index, error = %e, "produce rejected");
+                    failed(index, &e, version)
+                }
+            };
+            partition_responses.push(response);
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(topic_data.name)
+                .with_partition_responses(partition_responses),
+        );
+    }
+    if acks == 0 {
+        return futures::future::ready(None).boxed();
+    }
+    let response = ProduceResponse::default().with_responses(responses);
+    if waits.is_empty() {
+        return ready(ResponseKind::Produce(response));
+    }
+    async move {
+        let mut response = response;
+        let results = join_all(waits.iter().map(|w| w.log.log.flush_to(w.offset))).await;
+        for (wait, result) in waits.iter().zip(results) {
+            if let Err(e) = result {
+                let e = ApiError::from(e);
+                tracing::error!(error = %e, "fsync failed; produce not acknowledged");
+                let slot = &mut response.responses[wait.topic].partition_responses[wait.partition];
+                *slot = failed(slot.index, &e, version);
+            }
+        }
+        Some(ResponseKind::Produce(response))
+    }
+    .boxed()
+}

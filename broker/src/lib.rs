@@ -1,0 +1,17 @@
+//! Weir's broker: a single-node, Kafka-compatible streaming-storage server.
+//!
+//! The data path of a produce request: [`server`] accepts -> [`connection`] frames and decodes
+//! -> [`handlers`] (`produce`) -> `weir_storage::PartitionLog::append` -> response.
+
+pub mod broker;
+pub mod config;
+pub mod connection;
+pub mod errors;
+pub mod handlers;
+pub mod http;
+pub mod metrics;
+pub mod persist;
+pub mod producer_ids;
+pub mod server;
+pub mod topic_config;
+pub mod topics;

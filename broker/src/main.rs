@@ -1,0 +1,46 @@
+//! The `weir` command line: `weir serve` runs the broker (see the `weir_broker` library).
+
+use clap::{Parser, Subcommand};
+use weir_broker::config::{BrokerConfig, LogFormat, ServeArgs};
+use weir_broker::server;
+
+/// Weir: a Kafka-compatible streaming-storage broker.
+#[derive(Parser)]
+#[command(name = "weir", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the broker. Every setting can also be given as a WEIR_* environment variable or in
+    /// the TOML file named by --config; flags win over the environment, which wins over the file.
+    Serve(ServeArgs),
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let config = BrokerConfig::resolve(args)?;
+            init_logging(config.log_format);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(server::run(config))
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The serving process: Kafka listener, HTTP admin listener, housekeeping, and graceful
+//! shutdown on SIGINT/SIGTERM (stop accepting, finish in-flight requests, flush, exit 0).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::broker::Broker;
+use crate::config::BrokerConfig;
+use crate::{connection, handlers, http, metrics};
+
+/// How long shutdown waits for in-flight requests before closing anyway.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A started broker: its bound addresses and the handle that stops it.
+pub struct Running {
+    /// The bound Kafka listener address.
+    pub kafka_addr: SocketAddr,
+    /// The bound HTTP admin address.
+    pub http_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, finishes in-flight requests, flushes every partition, and returns.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.task.await?
+    }
+}
+
+/// Opens the data directory, binds both listeners and starts serving in the background.
+pub async fn start(config: BrokerConfig) -> anyhow::Result<Running> {
+    let prometheus = metrics::install()?;
+    let ready = Arc::new(AtomicBool::new(false));
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+    let http_listener = TcpListener::bind(config.http)
+        .await
+        .with_context(|| format!("cannot bind HTTP listener {}", config.http))?;
+    let http_addr = http_listener.local_addr()?;
+    let http_task = tokio::spawn(http::serve(
+        http_listener,
+        prometheus,
+        ready.clone(),
+        shutdown_rx.clone(),
+    ));
+
+    let data_dir = config.data_dir.clone();
+    let broker = Arc::new(
+        tokio::task::spawn_blocking(move || Broker::open(config))
+            .await?
+            .with_context(|| format!("cannot open data directory {}", data_dir.display()))?,
+    );
+    let listener = TcpListener::bind(broker.config.listen)
+        .await
+        .with_context(|| format!("cannot bind Kafka listener {}", broker.config.listen))?;
+    let kafka_addr = listener.local_addr()?;
+    let maintenance = tokio::spawn(housekeeping(broker.clone(), shutdown_rx.clone()));
+    ready.store(true, Ordering::SeqCst);
+    tracing::info!(
+        kafka = %kafka_addr,
+        advertised = %format!("{}:{}", broker.config.advertised_host, broker.config.advertised_port),
+        http = %http_addr,
+        data_dir = %broker.config.data_dir.display(),
+        cluster_id = %broker.cluster_id,
+        "weir is serving"
+    );
+    let task = tokio::spawn(async move {
+        accept_loop(broker.clone(), listener, shutdown_rx).await;
+        ready.store(false, Ordering::SeqCst);
+        let _ = maintenance.await;
+        let _ = http_task.await;
+        tokio::task::spawn_blocking(move || broker.topics.close_all()).await?;
+        tracing::info!("shutdown complete");
+        Ok(())
+    });
+    Ok(Running {
+        kafka_addr,
+        http_addr,
+        shutdown: shutdown_tx,
+        task,
+    })
+}
+
+async fn accept_loop(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    connections.spawn(connection::serve(broker.clone(), stream, peer, shutdown.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+    drop(listener);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
+        connections.abort_all();
+    }
+}
+
+/// Runs the broker until SIGINT or SIGTERM, then shuts down gracefully.
+pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let running = start(config).await?;
+    tokio::select! {
+        _ = sigterm.recv() => {}
+        _ = sigint.recv() => {}
+    }
+    running.shutdown().await
+}
+
+/// Retention, segment rolling by time, flush.ms, and size gauges, once per interval.
+async fn housekeeping(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick =
+        tokio::time::interval(Duration::from_millis(broker.config.maintenance_interval_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let b = broker.clone();
+        let pass = tokio::task::spawn_blocking(move || {
+            let now = handlers::now_ms();
+            for topic in b.topics.list() {
+                for p in topic.partitions().iter() {
+                    match p.log.maintain(now) {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            tracing::info!(topic = %topic.name, partition = p.index, segments = n, "retention deleted segments")
+                        }
+                        Err(e) => {
+                            tracing::error!(topic = %topic.name, partition = p.index, error = %e, "housekeeping failed")
+                        }
+                    }
+                    p.size_gauge.set(p.log.size_bytes() as f64);
+                    p.end_offset_gauge.set(p.log.log_end_offset() as f64);
+                }
+            }
+        });
+        if let Err(e) = pass.await {
+            tracing::error!(error = %e, "housekeeping task failed");
+        }
+    }
+}

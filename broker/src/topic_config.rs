@@ -1,0 +1,262 @@
+//! Topic-level configuration: the Kafka config names Weir understands, their defaults (taken
+//! from the broker configuration), validation, and the translation into the storage layer's
+//! [`LogConfig`].
+
+use std::collections::BTreeMap;
+
+use weir_storage::{LogConfig, TimestampType};
+
+use crate::config::BrokerConfig;
+
+/// Kafka's config value types, as reported by DescribeConfigs v3+.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    Boolean = 1,
+    String = 2,
+    Int = 3,
+    Long = 5,
+    List = 7,
+}
+
+/// One supported topic config.
+pub struct ConfigDef {
+    /// Kafka name, e.g. `retention.ms`.
+    pub name: &'static str,
+    /// Value type.
+    pub kind: ConfigType,
+    /// One-line documentation.
+    pub doc: &'static str,
+    /// Default value, possibly from a broker setting.
+    default: fn(&BrokerConfig) -> String,
+    /// Whether the default was changed from Kafka's by a broker setting.
+    broker_override: fn(&BrokerConfig) -> bool,
+    /// Checks a proposed value.
+    validate: fn(&str) -> Result<(), String>,
+}
+
+impl ConfigDef {
+    /// The value a topic without an explicit setting has.
+    pub fn default_value(&self, broker: &BrokerConfig) -> String {
+        (self.default)(broker)
+    }
+
+    /// Whether the default comes from an explicit broker setting rather than Kafka's default.
+    pub fn is_broker_override(&self, broker: &BrokerConfig) -> bool {
+        (self.broker_override)(broker)
+    }
+}
+
+fn long_at_least(min: i64) -> impl Fn(&str) -> Result<(), String> {
+    move |v| match v.trim().parse::<i64>() {
+        Ok(n) if n >= min => Ok(()),
+        Ok(n) => Err(format!("value {n} must be at least {min}")),
+        Err(_) => Err(format!("value {v:?} is not a valid long")),
+    }
+}
+
+fn int_at_least(min: i64) -> impl Fn(&str) -> Result<(), String> {
+    move |v| match v.trim().parse::<i32>() {
+        Ok(n) if i64::from(n) >= min => Ok(()),
+        Ok(n) => Err(format!("value {n} must be at least {min}")),
+        Err(_) => Err(format!("value {v:?} is not a valid int")),
+    }
+}
+
+fn boolean(v: &str) -> Result<(), String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "false" => Ok(()),
+        _ => Err(format!("value {v:?} is not a boolean (true or false)")),
+    }
+}
+
+fn timestamp_type(v: &str) -> Result<(), String> {
+    match v.trim() {
+        "CreateTime" | "LogAppendTime" => Ok(()),
+        _ => Err(format!("value {v:?} must be CreateTime or LogAppendTime")),
+    }
+}
+
+fn cleanup_policy(v: &str) -> Result<(), String> {
+    let parts: Vec<&str> = v.split(',').map(str::trim).collect();
+    if parts.is_empty() || parts.iter().any(|p| *p != "delete" && *p != "compact") {
+        return Err(format!("value {v:?} must be a list of delete and compact"));
+    }
+    Ok(())
+}
+
+/// Every topic config Weir understands, in the order DescribeConfigs lists them.
+pub const TOPIC_CONFIGS: &[ConfigDef] = &[
+    ConfigDef {
+        name: "cleanup.policy",
+        kind: ConfigType::List,
+        doc: "delete: remove old segments by retention; compact: keep the latest record per key",
+        default: |_| "delete".into(),
+        broker_override: |_| false,
+        validate: cleanup_policy,
+    },
+    ConfigDef {
+        name: "retention.ms",
+        kind: ConfigType::Long,
+        doc: "Delete segments whose newest record is older than this (-1: keep forever)",
+        default: |b| b.log_retention_ms.to_string(),
+        broker_override: |b| b.log_retention_ms != 604_800_000,
+        validate: |v| long_at_least(-1)(v),
+    },
+    ConfigDef {
+        name: "retention.bytes",
+        kind: ConfigType::Long,
+        doc: "Delete the oldest segments while the partition is larger than this (-1: no limit)",
+        default: |b| b.log_retention_bytes.to_string(),
+        broker_override: |b| b.log_retention_bytes != -1,
+        validate: |v| long_at_least(-1)(v),
+    },
+    ConfigDef {
+        name: "segment.bytes",
+        kind: ConfigType::Int,
+        doc: "Roll to a new segment file once the active one reaches this size",
+        default: |b| b.log_segment_bytes.to_string(),
+        broker_override: |b| b.log_segment_bytes != 1 << 30,
+        validate: |v| int_at_least(14)(v),
+    },
+    ConfigDef {
+        name: "segment.ms",
+        kind: ConfigType::Long,
+        doc: "Roll to a new segment once the active one is this old",
+        default: |b| b.log_roll_ms.to_string(),
+        broker_override: |b| b.log_roll_ms != 604_800_000,
+        validate: |v| long_at_least(1)(v),
+    },
+    ConfigDef {
+        name: "max.message.bytes",
+        kind: ConfigType::Int,
+        doc: "Largest record batch accepted, in bytes",
+        default: |b| b.message_max_bytes.to_string(),
+        broker_override: |b| b.message_max_bytes != 1_048_588,
+        validate: |v| int_at_least(0)(v),
+    },
+    ConfigDef {
+        name: "message.timestamp.type",
+        kind: ConfigType::String,
+        doc: "CreateTime keeps the producer's timestamps; LogAppendTime stamps the broker's time",
+        default: |_| "CreateTime".into(),
+        broker_override: |_| false,
+        validate: timestamp_type,
+    },
+    ConfigDef {
+        name: "write.caching",
+        kind: ConfigType::Boolean,
+        doc: "true: acknowledge acks=all once written to the OS; false: after fsync (group commit)",
+        default: |b| b.write_caching.to_string(),
+        broker_override: |b| b.write_caching,
+        validate: boolean,
+    },
+    ConfigDef {
+        name: "flush.messages",
+        kind: ConfigType::Long,
+        doc: "With write.caching, fsync after this many messages",
+        default: |_| i64::MAX.to_string(),
+        broker_override: |_| false,
+        validate: |v| long_at_least(1)(v),
+    },
+    ConfigDef {
+        name: "flush.ms",
+        kind: ConfigType::Long,
+        doc: "With write.caching, fsync at least this often",
+        default: |_| i64::MAX.to_string(),
+        broker_override: |_| false,
+        validate: |v| long_at_least(0)(v),
+    },
+    ConfigDef {
+        name: "index.interval.bytes",
+        kind: ConfigType::Int,
+        doc: "Bytes between entries of the sparse offset index",
+        default: |_| "4096".into(),
+        broker_override: |_| false,
+        validate: |v| int_at_least(0)(v),
+    },
+];
+
+/// Looks up a supported config by name.
+pub fn definition(name: &str) -> Option<&'static ConfigDef> {
+    TOPIC_CONFIGS.iter().find(|d| d.name == name)
+}
+
+/// Checks one `name=value` pair; the error text is what the client sees.
+pub fn validate(name: &str, value: Option<&str>) -> Result<(), String> {
+    let def = definition(name).ok_or_else(|| format!("Unknown topic config name: {name}"))?;
+    let value = value.ok_or_else(|| format!("Null value not supported for topic config {name}"))?;
+    (def.validate)(value)
+        .map_err(|e| format!("Invalid value {value} for configuration {name}: {e}"))
+}
+
+/// The effective value of `name` for a topic with explicit `overrides`.
+pub fn effective(
+    name: &str,
+    overrides: &BTreeMap<String, String>,
+    broker: &BrokerConfig,
+) -> String {
+    match overrides.get(name) {
+        Some(v) => v.clone(),
+        None => definition(name)
+            .map(|d| d.default_value(broker))
+            .unwrap_or_default(),
+    }
+}
+
+/// Builds the storage configuration of a topic (values are validated before they are stored).
+pub fn log_config(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -> LogConfig {
+    let get = |name: &str| effective(name, overrides, broker);
+    let long = |name: &str, fallback: i64| get(name).trim().parse::<i64>().unwrap_or(fallback);
+    let defaults = LogConfig::default();
+    LogConfig {
+        segment_bytes: long("segment.bytes", defaults.segment_bytes as i64).max(14) as u64,
+        segment_ms: long("segment.ms", defaults.segment_ms),
+        retention_ms: long("retention.ms", defaults.retention_ms),
+        retention_bytes: long("retention.bytes", defaults.retention_bytes),
+        max_message_bytes: long("max.message.bytes", i64::from(defaults.max_message_bytes))
+            .clamp(0, i64::from(i32::MAX)) as i32,
+        message_timestamp_type: if get("message.timestamp.type").trim() == "LogAppendTime" {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        },
+        write_caching: get("write.caching").trim().eq_ignore_ascii_case("true"),
+        flush_messages: long("flush.messages", defaults.flush_messages),
+        flush_ms: long("flush.ms", defaults.flush_ms),
+        index_interval_bytes: long(
+            "index.interval.bytes",
+            i64::from(defaults.index_interval_bytes),
+        )
+        .clamp(0, i64::from(u32::MAX)) as u32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{BrokerConfig, ServeArgs};
+
+    #[test]
+    fn validates_and_translates() {
+        let broker = BrokerConfig::resolve(ServeArgs::default()).unwrap();
+        assert!(validate("retention.ms", Some("-1")).is_ok());
+        assert!(validate("retention.ms", Some("-2")).is_err());
+        assert!(validate("segment.bytes", Some("abc")).is_err());
+        assert!(validate("no.such.config", Some("1"))
+            .unwrap_err()
+            .contains("Unknown"));
+        assert!(validate("cleanup.policy", Some("compact,delete")).is_ok());
+        assert!(validate("cleanup.policy", Some("purge")).is_err());
+        let mut overrides = BTreeMap::new();
+        overrides.insert("segment.bytes".to_string(), "1024".to_string());
+        overrides.insert(
+            "message.timestamp.type".to_string(),
+            "LogAppendTime".to_string(),
+        );
+        let c = log_config(&overrides, &broker);
+        assert_eq!(c.segment_bytes, 1024);
+        assert_eq!(c.message_timestamp_type, TimestampType::LogAppendTime);
+        assert_eq!(c.retention_ms, 604_800_000);
+        assert!(!c.write_caching);
+    }
+}

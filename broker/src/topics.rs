@@ -1,0 +1,392 @@
+//! The topic registry: which topics exist, their ids, configs and partition logs.
+//!
+//! Reads (every produce and fetch) go through an [`ArcSwap`] snapshot and take no lock;
+//! changes (create, delete, add partitions, alter configs) are serialised by one mutex, write
+//! the topic's definition to `<data-dir>/meta/topics/<name>.json` atomically, then publish a
+//! new snapshot. Partition `p` of topic `t` lives in `<data-dir>/topics/t-p/`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use kafka_protocol::error::ResponseError;
+use metrics::{Counter, Gauge};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use weir_storage::PartitionLog;
+
+use crate::config::BrokerConfig;
+use crate::errors::{ApiError, ApiResult};
+use crate::persist::write_atomic;
+use crate::topic_config;
+
+/// One partition: its log and its metric handles.
+pub struct Partition {
+    /// Partition index.
+    pub index: i32,
+    /// The partition's log.
+    pub log: Arc<PartitionLog>,
+    /// `weir_log_end_offset{topic,partition}`.
+    pub end_offset_gauge: Gauge,
+    /// `weir_log_size_bytes{topic,partition}`.
+    pub size_gauge: Gauge,
+}
+
+/// Per-topic metric handles, created once so the produce and fetch paths never allocate labels.
+pub struct TopicMetrics {
+    pub bytes_in: Counter,
+    pub records_in: Counter,
+    pub bytes_out: Counter,
+}
+
+impl TopicMetrics {
+    fn new(topic: &str) -> TopicMetrics {
+        let label = [("topic", topic.to_string())];
+        TopicMetrics {
+            bytes_in: metrics::counter!("weir_bytes_in_total", &label),
+            records_in: metrics::counter!("weir_records_in_total", &label),
+            bytes_out: metrics::counter!("weir_bytes_out_total", &label),
+        }
+    }
+}
+
+/// A topic: name, id, explicit config overrides and partitions.
+pub struct Topic {
+    pub name: String,
+    pub id: Uuid,
+    configs: ArcSwap<BTreeMap<String, String>>,
+    partitions: ArcSwap<Vec<Arc<Partition>>>,
+    pub metrics: TopicMetrics,
+}
+
+impl Topic {
+    /// The explicitly set configs (name -> value).
+    pub fn configs(&self) -> Arc<BTreeMap<String, String>> {
+        self.configs.load_full()
+    }
+
+    /// All partitions, by index.
+    pub fn partitions(&self) -> Arc<Vec<Arc<Partition>>> {
+        self.partitions.load_full()
+    }
+
+    /// One partition, if it exists.
+    pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.load().get(i).cloned())
+    }
+}
+
+/// What is persisted per topic.
+#[derive(Serialize, Deserialize)]
+struct TopicRecord {
+    name: String,
+    id: Uuid,
+    partitions: i32,
+    configs: BTreeMap<String, String>,
+}
+
+/// All topics of this broker.
+pub struct TopicRegistry {
+    broker: Arc<BrokerConfig>,
+    topics: ArcSwap<HashMap<String, Arc<Topic>>>,
+    changes: parking_lot::Mutex<()>,
+}
+
+/// Kafka's rules for topic names.
+pub fn validate_topic_name(name: &str) -> ApiResult<()> {
+    let invalid = |why: String| Err(ApiError::new(ResponseError::InvalidTopicException, why));
+    if name.is_empty() {
+        return invalid("Topic name is illegal, it can't be empty".into());
+    }
+    if name == "." || name == ".." {
+        return invalid(format!("Topic name cannot be \"{name}\""));
+    }
+    if name.len() > 249 {
+        return invalid(format!(
+            "Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+    {
+        return invalid(format!(
+            "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+impl TopicRegistry {
+    fn meta_dir(&self) -> PathBuf {
+        self.broker.data_dir.join("meta").join("topics")
+    }
+
+    fn partition_dir(&self, topic: &str, index: i32) -> PathBuf {
+        self.broker
+            .data_dir
+            .join("topics")
+            .join(format!("{topic}-{index}"))
+    }
+
+    /// Loads every persisted topic and recovers its partitions.
+    pub fn open(broker: Arc<BrokerConfig>) -> anyhow::Result<TopicRegistry> {
+        let registry = TopicRegistry {
+            broker,
+            topics: ArcSwap::from_pointee(HashMap::new()),
+            changes: parking_lot::Mutex::new(()),
+        };
+        let dir = registry.meta_dir();
+        std::fs::create_dir_all(&dir)?;
+        let mut topics = HashMap::new();
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let record: TopicRecord = serde_json::from_slice(&std::fs::read(&path)?)
+                .map_err(|e| anyhow::anyhow!("corrupt topic metadata {}: {e}", path.display()))?;
+            let topic = registry.build_topic(&record)?;
+            tracing::info!(topic = %record.name, partitions = record.partitions, "loaded topic");
+            topics.insert(record.name.clone(), Arc::new(topic));
+        }
+        registry.topics.store(Arc::new(topics));
+        Ok(registry)
+    }
+
+    fn open_partition(
+        &self,
+        topic: &str,
+        index: i32,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<Partition, ApiError> {
+        let dir = self.partition_dir(topic, index);
+        let log = PartitionLog::open(&dir, topic_config::log_config(configs, &self.broker))?;
+        let labels = [
+            ("topic", topic.to_string()),
+            ("partition", index.to_string()),
+        ];
+        let partition = Partition {
+            index,
+            log: Arc::new(log),
+            end_offset_gauge: metrics::gauge!("weir_log_end_offset", &labels),
+            size_gauge: metrics::gauge!("weir_log_size_bytes", &labels),
+        };
+        partition
+            .end_offset_gauge
+            .set(partition.log.log_end_offset() as f64);
+        partition.size_gauge.set(partition.log.size_bytes() as f64);
+        Ok(partition)
+    }
+
+    fn build_topic(&self, record: &TopicRecord) -> Result<Topic, ApiError> {
+        let partitions = (0..record.partitions)
+            .map(|i| {
+                self.open_partition(&record.name, i, &record.configs)
+                    .map(Arc::new)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Topic {
+            name: record.name.clone(),
+            id: record.id,
+            configs: ArcSwap::from_pointee(record.configs.clone()),
+            partitions: ArcSwap::from_pointee(partitions),
+            metrics: TopicMetrics::new(&record.name),
+        })
+    }
+
+    fn persist(&self, topic: &Topic) -> ApiResult<()> {
+        let record = TopicRecord {
+            name: topic.name.clone(),
+            id: topic.id,
+            partitions: topic.partitions.load().len() as i32,
+            configs: (*topic.configs()).clone(),
+        };
+        let json = serde_json::to_vec_pretty(&record)
+            .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
+        write_atomic(&self.meta_dir().join(format!("{}.json", topic.name)), &json)
+            .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))
+    }
+
+    /// A topic by name.
+    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics.load().get(name).cloned()
+    }
+
+    /// A topic by id.
+    pub fn get_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
+        self.topics.load().values().find(|t| t.id == id).cloned()
+    }
+
+    /// Every topic, sorted by name.
+    pub fn list(&self) -> Vec<Arc<Topic>> {
+        let mut all: Vec<_> = self.topics.load().values().cloned().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// The broker configuration topics take their defaults from.
+    pub fn broker(&self) -> &BrokerConfig {
+        &self.broker
+    }
+
+    /// Validates a set of topic configs.
+    pub fn validate_configs(configs: &BTreeMap<String, String>) -> ApiResult<()> {
+        for (name, value) in configs {
+            topic_config::validate(name, Some(value))
+                .map_err(|m| ApiError::new(ResponseError::InvalidConfig, m))?;
+        }
+        Ok(())
+    }
+
+    /// Creates a topic (or only checks that it could be created).
+    pub fn create(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> ApiResult<Arc<Topic>> {
+        validate_topic_name(name)?;
+        if partitions < 1 {
+            return Err(ApiError::new(
+                ResponseError::InvalidPartitions,
+                format!("Number of partitions must be larger than 0, got {partitions}"),
+            ));
+        }
+        Self::validate_configs(&configs)?;
+        let _guard = self.changes.lock();
+        if self.get(name).is_some() {
+            return Err(ApiError::new(
+                ResponseError::TopicAlreadyExists,
+                format!("Topic '{name}' already exists."),
+            ));
+        }
+        let record = TopicRecord {
+            name: name.to_string(),
+            id: Uuid::new_v4(),
+            partitions,
+            configs,
+        };
+        if validate_only {
+            return Ok(Arc::new(Topic {
+                name: record.name,
+                id: record.id,
+                configs: ArcSwap::from_pointee(record.configs),
+                partitions: ArcSwap::from_pointee(Vec::new()),
+                metrics: TopicMetrics::new(name),
+            }));
+        }
+        // Leftovers of an earlier topic of the same name must not leak into the new one.
+        for i in 0..partitions {
+            remove_dir_if_exists(&self.partition_dir(name, i))?;
+        }
+        let topic = Arc::new(self.build_topic(&record)?);
+        self.persist(&topic)?;
+        self.publish(|map| {
+            map.insert(name.to_string(), topic.clone());
+        });
+        tracing::info!(topic = name, partitions, id = %topic.id, "created topic");
+        Ok(topic)
+    }
+
+    fn publish(&self, change: impl FnOnce(&mut HashMap<String, Arc<Topic>>)) {
+        let mut map = (**self.topics.load()).clone();
+        change(&mut map);
+        self.topics.store(Arc::new(map));
+    }
+
+    /// Deletes a topic and all its data.
+    pub fn delete(&self, name: &str) -> ApiResult<Arc<Topic>> {
+        let _guard = self.changes.lock();
+        let topic = self.get(name).ok_or_else(|| unknown_topic(name))?;
+        std::fs::remove_file(self.meta_dir().join(format!("{name}.json")))
+            .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+        self.publish(|map| {
+            map.remove(name);
+        });
+        for p in topic.partitions().iter() {
+            remove_dir_if_exists(&self.partition_dir(name, p.index))?;
+        }
+        tracing::info!(topic = name, "deleted topic");
+        Ok(topic)
+    }
+
+    /// Raises the partition count of a topic to `count`.
+    pub fn add_partitions(&self, name: &str, count: i32, validate_only: bool) -> ApiResult<()> {
+        let _guard = self.changes.lock();
+        let topic = self.get(name).ok_or_else(|| unknown_topic(name))?;
+        let current = topic.partitions.load().len() as i32;
+        if count < current {
+            return Err(ApiError::new(
+                ResponseError::InvalidPartitions,
+                format!("Topic currently has {current} partitions, which is higher than the requested {count}."),
+            ));
+        }
+        if count == current {
+            return Err(ApiError::new(
+                ResponseError::InvalidPartitions,
+                format!("Topic already has {current} partitions."),
+            ));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let configs = topic.configs();
+        let mut partitions = (*topic.partitions()).clone();
+        for i in current..count {
+            remove_dir_if_exists(&self.partition_dir(name, i))?;
+            partitions.push(Arc::new(self.open_partition(name, i, &configs)?));
+        }
+        topic.partitions.store(Arc::new(partitions));
+        self.persist(&topic)?;
+        tracing::info!(topic = name, from = current, to = count, "added partitions");
+        Ok(())
+    }
+
+    /// Replaces a topic's explicit configs (already validated by the caller).
+    pub fn set_configs(&self, name: &str, configs: BTreeMap<String, String>) -> ApiResult<()> {
+        let _guard = self.changes.lock();
+        let topic = self.get(name).ok_or_else(|| unknown_topic(name))?;
+        let log_config = topic_config::log_config(&configs, &self.broker);
+        topic.configs.store(Arc::new(configs));
+        self.persist(&topic)?;
+        for p in topic.partitions().iter() {
+            p.log.set_config(log_config.clone());
+        }
+        Ok(())
+    }
+
+    /// Flushes and closes every partition (clean shutdown).
+    pub fn close_all(&self) {
+        for topic in self.list() {
+            for p in topic.partitions().iter() {
+                if let Err(e) = p.log.close() {
+                    tracing::error!(topic = %topic.name, partition = p.index, error = %e, "close failed");
+                }
+            }
+        }
+    }
+}
+
+/// The error for a topic name that does not exist.
+pub fn unknown_topic(name: &str) -> ApiError {
+    ApiError::new(
+        ResponseError::UnknownTopicOrPartition,
+        format!("This server does not host this topic: {name}"),
+    )
+}
+
+fn remove_dir_if_exists(dir: &Path) -> ApiResult<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(ApiError::new(
+            ResponseError::KafkaStorageError,
+            format!("cannot remove {}: {e}", dir.display()),
+        )),
+    }
+}

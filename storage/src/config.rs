@@ -1,0 +1,54 @@
+//! Per-partition log configuration (the Kafka topic configs the log itself honours).
+
+/// How record timestamps are assigned (`message.timestamp.type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TimestampType {
+    /// Keep the producer's timestamps (default).
+    #[default]
+    CreateTime,
+    /// Overwrite each batch's timestamp with the broker's append time.
+    LogAppendTime,
+}
+
+/// Settings of one partition log. Field names mirror Kafka's topic configs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll the active segment before it would exceed this size.
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll the active segment once it is this old (and non-empty).
+    pub segment_ms: i64,
+    /// `retention.ms`: delete closed segments whose newest timestamp is older; -1 = unlimited.
+    pub retention_ms: i64,
+    /// `retention.bytes`: delete the oldest closed segments while the log exceeds this; -1 = unlimited.
+    pub retention_bytes: i64,
+    /// `max.message.bytes`: the largest accepted batch, in bytes.
+    pub max_message_bytes: i32,
+    /// `message.timestamp.type`.
+    pub message_timestamp_type: TimestampType,
+    /// `write.caching`: false (default) means acks=all waits for fsync; true relies on the page
+    /// cache and flushes by `flush.messages` / `flush.ms`.
+    pub write_caching: bool,
+    /// `flush.messages`: with write caching, fsync after this many records.
+    pub flush_messages: i64,
+    /// `flush.ms`: with write caching, fsync when this long has passed since the last fsync.
+    pub flush_ms: i64,
+    /// `index.interval.bytes`: bytes between sparse offset index entries.
+    pub index_interval_bytes: u32,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1024 * 1024 * 1024,
+            segment_ms: 604_800_000,
+            retention_ms: 604_800_000,
+            retention_bytes: -1,
+            max_message_bytes: 1_048_588,
+            message_timestamp_type: TimestampType::CreateTime,
+            write_caching: false,
+            flush_messages: i64::MAX,
+            flush_ms: i64::MAX,
+            index_interval_bytes: 4096,
+        }
+    }
+}

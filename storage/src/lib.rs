@@ -1,0 +1,32 @@
+//! `weir-storage`: the on-disk partition logs of Weir.
+//!
+//! This crate owns everything below the produce and fetch handlers for log topics: segment
+//! files of record batches stored exactly as received (v2, offsets assigned by rewriting the
+//! base offset), sparse offset and time indexes, crash recovery (validate the active segment,
+//! truncate torn tails), retention and rolling, DeleteRecords, idempotent-producer state, and
+//! durability (group-commit fsync). The broker talks to it through [`PartitionLog`].
+//!
+//! Layout of a partition directory:
+//! - `{base_offset:020}.log` — concatenated v2 record batches;
+//! - `{base_offset:020}.index` — sparse offset index `(u32 relative offset, u32 position)`;
+//! - `{base_offset:020}.timeindex` — time index `(i64 max timestamp so far, u32 relative offset)`;
+//! - `log-start-offset` — the log start offset raised by DeleteRecords.
+//!
+//! Index files are written when a segment is rolled and on [`PartitionLog::close`]; the active
+//! segment's indexes live in memory and are rebuilt by scanning it on open.
+
+mod config;
+mod durability;
+mod error;
+mod index;
+mod lookup;
+mod partition;
+mod producer_state;
+mod recovery;
+mod retention;
+mod segment;
+mod validate;
+
+pub use config::{LogConfig, TimestampType};
+pub use error::StorageError;
+pub use partition::{AppendResult, PartitionLog, ReadResult};

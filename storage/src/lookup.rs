@@ -1,0 +1,187 @@
+//! Timestamp lookups for ListOffsets: the first offset at or after a timestamp, and the record
+//! with the largest timestamp. Indexes narrow the search to a batch; the batch is then decoded
+//! (any codec) with `kafka_protocol`'s `RecordBatchDecoder` for the exact record.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::records::RecordBatchDecoder;
+use weir_protocol::record_batch::BatchHeader;
+
+use crate::error::StorageError;
+use crate::partition::PartitionLog;
+use crate::segment::{read_header_at, Segment};
+
+/// What a lookup needs of one segment, taken under the lock.
+struct SegmentView {
+    file: Arc<File>,
+    size: u64,
+    /// A batch start at or before the first batch that can match.
+    start: u64,
+    base: i64,
+    max_timestamp: i64,
+}
+
+/// `(offset, timestamp)` of every record of the batch at `pos` (LogAppendTime batches report
+/// the batch's append time for every record).
+fn batch_records(
+    file: &File,
+    pos: u64,
+    header: &BatchHeader,
+) -> Result<Vec<(i64, i64)>, StorageError> {
+    let mut buf = vec![0u8; header.total_size()];
+    file.read_exact_at(&mut buf, pos)?;
+    let set = RecordBatchDecoder::decode(&mut Bytes::from(buf))
+        .map_err(|e| StorageError::CorruptRecord(format!("cannot decode batch at {pos}: {e}")))?;
+    let log_append = header.timestamp_type_is_log_append();
+    Ok(set
+        .records
+        .iter()
+        .map(|r| {
+            let ts = if log_append {
+                header.max_timestamp
+            } else {
+                r.timestamp
+            };
+            (r.offset, ts)
+        })
+        .collect())
+}
+
+/// Position to start scanning `seg` for timestamps `>= ts` at offsets `>= log_start`.
+fn start_position(seg: &Segment, ts: i64, log_start: i64) -> u64 {
+    let by_time = seg
+        .time_index
+        .lookup(ts)
+        .map(|rel| seg.offset_index.lookup(rel))
+        .unwrap_or(0);
+    let by_start = if log_start > seg.base_offset {
+        seg.offset_index.lookup(seg.relative(log_start))
+    } else {
+        0
+    };
+    u64::from(by_time.max(by_start))
+}
+
+/// First record in `view` (scanning from `view.start`) with offset `>= log_start` and
+/// timestamp `>= ts`.
+fn first_at_or_after(
+    view: &SegmentView,
+    ts: i64,
+    log_start: i64,
+) -> Result<Option<(i64, i64)>, StorageError> {
+    let mut pos = view.start;
+    while pos < view.size {
+        let h = read_header_at(&view.file, pos, view.size)?;
+        if h.last_offset() >= log_start && h.max_timestamp >= ts {
+            let found = batch_records(&view.file, pos, &h)?
+                .into_iter()
+                .find(|&(o, t)| o >= log_start && t >= ts);
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        pos += h.total_size() as u64;
+    }
+    Ok(None)
+}
+
+/// Largest timestamp among records `>= log_start` of a segment that starts below it.
+fn straddling_max(view: &SegmentView, log_start: i64) -> Result<Option<i64>, StorageError> {
+    let mut best: Option<i64> = None;
+    let mut pos = view.start;
+    while pos < view.size {
+        let h = read_header_at(&view.file, pos, view.size)?;
+        if h.last_offset() >= log_start {
+            let m = if h.base_offset >= log_start {
+                Some(h.max_timestamp)
+            } else {
+                batch_records(&view.file, pos, &h)?
+                    .into_iter()
+                    .filter(|&(o, _)| o >= log_start)
+                    .map(|(_, t)| t)
+                    .max()
+            };
+            if let Some(m) = m {
+                best = Some(best.map_or(m, |b: i64| b.max(m)));
+            }
+        }
+        pos += h.total_size() as u64;
+    }
+    Ok(best)
+}
+
+impl PartitionLog {
+    /// ListOffsets by timestamp: the first record (by offset, `>= log_start`) whose timestamp
+    /// is `>= ts`, as `(offset, timestamp)`; `None` if there is none.
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, StorageError> {
+        let (views, log_start) = {
+            let inner = self.inner.lock();
+            let log_start = inner.log_start;
+            let views: Vec<SegmentView> = inner
+                .segments
+                .iter()
+                .filter(|s| !s.is_empty() && s.next_offset > log_start && s.max_timestamp >= ts)
+                .map(|s| SegmentView {
+                    file: Arc::clone(&s.file),
+                    size: s.size,
+                    start: start_position(s, ts, log_start),
+                    base: s.base_offset,
+                    max_timestamp: s.max_timestamp,
+                })
+                .collect();
+            (views, log_start)
+        };
+        for view in &views {
+            if let Some(found) = first_at_or_after(view, ts, log_start)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// ListOffsets MAX_TIMESTAMP: `(offset, timestamp)` of the record with the largest
+    /// timestamp (earliest offset on ties) among offsets `>= log_start`; `None` if empty.
+    pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>, StorageError> {
+        let (views, log_start) = {
+            let inner = self.inner.lock();
+            let log_start = inner.log_start;
+            let views: Vec<SegmentView> = inner
+                .segments
+                .iter()
+                .filter(|s| !s.is_empty() && s.next_offset > log_start)
+                .map(|s| SegmentView {
+                    file: Arc::clone(&s.file),
+                    size: s.size,
+                    start: if s.base_offset < log_start {
+                        start_position(s, i64::MIN, log_start)
+                    } else {
+                        start_position(s, s.max_timestamp, log_start)
+                    },
+                    base: s.base_offset,
+                    max_timestamp: s.max_timestamp,
+                })
+                .collect();
+            (views, log_start)
+        };
+        let mut winner: Option<(usize, i64)> = None;
+        for (i, view) in views.iter().enumerate() {
+            let max = if view.base < log_start {
+                straddling_max(view, log_start)?
+            } else {
+                Some(view.max_timestamp)
+            };
+            if let Some(m) = max {
+                if winner.is_none_or(|(_, best)| m > best) {
+                    winner = Some((i, m));
+                }
+            }
+        }
+        let Some((i, max)) = winner else {
+            return Ok(None);
+        };
+        first_at_or_after(&views[i], max, log_start)
+    }
+}
