@@ -22,6 +22,8 @@
 #   BENCH_DIR=$TMPDIR      parent of the scratch directory (dd files, broker data)
 #   BENCH_KEEP=0           1 keeps the scratch directory (broker logs, latency files)
 #   BENCH_IPERF_SECONDS=5  BENCH_DD_MB=1024
+#   BENCH_LINGER_MS=5      producer linger.ms of the throughput runs (rdkafka_performance's own
+#                          default is 1000, which holds the last batch back for a second)
 #   BENCH_PRODUCER_OPTS / BENCH_CONSUMER_OPTS   extra rdkafka_performance arguments (e.g. "-X linger.ms=20")
 #   WEIR_BIN               use this broker binary instead of building target/release/weir
 #   CARGO_TARGET_DIR       honoured by the release build
@@ -40,6 +42,7 @@ BENCH_LAT_MSGS="${BENCH_LAT_MSGS:-3000}"
 BENCH_KEEP="${BENCH_KEEP:-0}"
 BENCH_IPERF_SECONDS="${BENCH_IPERF_SECONDS:-5}"
 BENCH_DD_MB="${BENCH_DD_MB:-1024}"
+BENCH_LINGER_MS="${BENCH_LINGER_MS:-5}"
 BENCH_PRODUCER_OPTS="${BENCH_PRODUCER_OPTS:-}"
 BENCH_CONSUMER_OPTS="${BENCH_CONSUMER_OPTS:-}"
 
@@ -284,7 +287,7 @@ start_broker() { # mode
   BOOT="127.0.0.1:$KPORT"
   BROKER_LOG="$SCRATCH/broker-$mode.log"
   log "starting weir ($mode: WEIR_WRITE_CACHING=$caching) on $BOOT, http 127.0.0.1:$HPORT, data $DATA"
-  WEIR_WRITE_CACHING="$caching" "$WEIR_BIN" serve --data-dir "$DATA" --listen "$BOOT" \
+  NO_COLOR=1 WEIR_WRITE_CACHING="$caching" "$WEIR_BIN" serve --data-dir "$DATA" --listen "$BOOT" \
     --advertised "$BOOT" --http "127.0.0.1:$HPORT" >"$BROKER_LOG" 2>&1 &
   BROKER_PID=$!
   local i
@@ -355,7 +358,7 @@ bench_size() { # mode size
   log "$mode $size B: producing $n messages with acks=all"
   rc=0
   # shellcheck disable=SC2086
-  run_perf "$plog" "$t" -P -t "$topic" -p 0 -b "$BOOT" -s "$size" -c "$n" -a -1 -l -A "$lat" $BENCH_PRODUCER_OPTS || rc=$?
+  run_perf "$plog" "$t" -P -t "$topic" -p 0 -b "$BOOT" -s "$size" -c "$n" -a -1 -l -A "$lat" -X "linger.ms=$BENCH_LINGER_MS" $BENCH_PRODUCER_OPTS || rc=$?
   line="$(grep 'messages produced' "$plog" | tail -n1 || true)"
   # "% N messages produced (B bytes), D delivered (offset O, F failed) in T ms: X msgs/s and Y MB/s, ..."
   if ((rc != 0)) || [[ -z "$line" ]]; then
@@ -459,7 +462,7 @@ else
   GIT_REV="no commit yet"
 fi
 echo " broker: $WEIR_BIN ($GIT_REV)"
-echo " client: rdkafka_performance, $PERF_VERSION; acks=all, 1 partition, client defaults otherwise${BENCH_PRODUCER_OPTS:+; producer $BENCH_PRODUCER_OPTS}${BENCH_CONSUMER_OPTS:+; consumer $BENCH_CONSUMER_OPTS}"
+echo " client: rdkafka_performance, $PERF_VERSION; acks=all, linger.ms=$BENCH_LINGER_MS, 1 partition, librdkafka defaults otherwise${BENCH_PRODUCER_OPTS:+; producer $BENCH_PRODUCER_OPTS}${BENCH_CONSUMER_OPTS:+; consumer $BENCH_CONSUMER_OPTS}"
 echo " BENCH_SCALE=$BENCH_SCALE; scratch on $(df -P "$SCRATCH" | awk 'NR == 2 { print $1 }')"
 echo "=============================================================================================="
 echo

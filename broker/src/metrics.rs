@@ -4,7 +4,7 @@
 //! request paths only bump atomics.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use kafka_protocol::messages::ApiKey;
@@ -14,8 +14,11 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 /// Installs the process-wide recorder (once; later calls share it); the handle renders
 /// `/metrics`.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    if let Some(handle) = HANDLE.get() {
+    static HANDLE: Mutex<Option<PrometheusHandle>> = Mutex::new(None);
+    let mut slot = HANDLE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(handle) = slot.as_ref() {
         return Ok(handle.clone());
     }
     let handle = PrometheusBuilder::new()
@@ -24,7 +27,8 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
             2.5, 5.0, 10.0,
         ])?
         .install_recorder()?;
-    Ok(HANDLE.get_or_init(|| handle).clone())
+    *slot = Some(handle.clone());
+    Ok(handle)
 }
 
 /// Request count and latency of one API.

@@ -1,0 +1,366 @@
+//! In-process integration tests: a real broker on ephemeral ports, driven over TCP with
+//! requests encoded by the `kafka-protocol` crate, asserting exact responses.
+
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use weir_broker::config::{BrokerConfig, ServeArgs};
+use weir_broker::server::{self, Running};
+
+async fn start(dir: &Path) -> Running {
+    let args = ServeArgs {
+        data_dir: Some(dir.to_path_buf()),
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        http: Some("127.0.0.1:0".parse().unwrap()),
+        ..Default::default()
+    };
+    server::start(BrokerConfig::resolve(args).unwrap())
+        .await
+        .unwrap()
+}
+
+struct Client {
+    stream: TcpStream,
+    correlation: i32,
+}
+
+impl Client {
+    async fn connect(running: &Running) -> Client {
+        Client {
+            stream: TcpStream::connect(running.kafka_addr).await.unwrap(),
+            correlation: 0,
+        }
+    }
+
+    async fn send<R: Request>(&mut self, request: &R, version: i16) -> i32 {
+        self.correlation += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation)
+            .with_client_id(Some(StrBytes::from_static_str("api-test")));
+        let mut buf = BytesMut::new();
+        buf.put_i32(0);
+        header.encode(&mut buf, R::header_version(version)).unwrap();
+        request.encode(&mut buf, version).unwrap();
+        let len = (buf.len() - 4) as i32;
+        buf[0..4].copy_from_slice(&len.to_be_bytes());
+        self.stream.write_all(&buf).await.unwrap();
+        self.correlation
+    }
+
+    async fn receive<R: Request>(&mut self, version: i16, correlation: i32) -> R::Response {
+        let len = self.stream.read_i32().await.unwrap();
+        let mut buf = vec![0u8; len as usize];
+        self.stream.read_exact(&mut buf).await.unwrap();
+        let mut buf = Bytes::from(buf);
+        let header =
+            ResponseHeader::decode(&mut buf, R::Response::header_version(version)).unwrap();
+        assert_eq!(header.correlation_id, correlation);
+        R::Response::decode(&mut buf, version).unwrap()
+    }
+
+    async fn call<R: Request>(&mut self, request: R, version: i16) -> R::Response {
+        let c = self.send(&request, version).await;
+        self.receive::<R>(version, c).await
+    }
+}
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+fn record(offset: i64, key: &str, value: &str, ts: i64) -> Record {
+    let mut headers = indexmap::IndexMap::new();
+    headers.insert(
+        StrBytes::from_static_str("h"),
+        Some(Bytes::from_static(b"1")),
+    );
+    Record {
+        transactional: false,
+        control: false,
+        partition_leader_epoch: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset,
+        sequence: -1,
+        timestamp: ts,
+        key: Some(Bytes::from(key.to_string())),
+        value: Some(Bytes::from(value.to_string())),
+        headers,
+        delete_horizon: false,
+    }
+}
+
+fn batch(records: &[Record], compression: Compression) -> Bytes {
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .unwrap();
+    buf.freeze()
+}
+
+fn produce_request(topic: &str, acks: i16, records: Bytes) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![produce_request::TopicProduceData::default()
+            .with_name(name(topic))
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(records)),
+            ])])
+}
+
+fn fetch_request(topic: &str, id: uuid::Uuid, offset: i64, max_wait_ms: i32) -> FetchRequest {
+    FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![fetch_request::FetchTopic::default()
+            .with_topic(name(topic))
+            .with_topic_id(id)
+            .with_partitions(vec![fetch_request::FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(1 << 20)])])
+}
+
+async fn create_topic(client: &mut Client, topic: &str, partitions: i32) -> CreateTopicsResponse {
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![create_topics_request::CreatableTopic::default()
+            .with_name(name(topic))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)]);
+    client.call(request, 7).await
+}
+
+#[tokio::test]
+async fn api_versions_advertises_produce_from_v0() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path()).await;
+    let mut client = Client::connect(&running).await;
+    let response = client.call(ApiVersionsRequest::default(), 3).await;
+    assert_eq!(response.error_code, 0);
+    let produce = response.api_keys.iter().find(|k| k.api_key == 0).unwrap();
+    assert_eq!((produce.min_version, produce.max_version), (0, 11));
+    let fetch = response.api_keys.iter().find(|k| k.api_key == 1).unwrap();
+    assert_eq!((fetch.min_version, fetch.max_version), (4, 16));
+    assert!(
+        response.api_keys.iter().all(|k| k.api_key != 10),
+        "no group APIs yet"
+    );
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn produce_fetch_list_offsets_round_trip_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path()).await;
+    let mut client = Client::connect(&running).await;
+    let created = create_topic(&mut client, "events", 1).await;
+    assert_eq!(created.topics[0].error_code, 0);
+    let id = created.topics[0].topic_id;
+    let duplicate = create_topic(&mut client, "events", 1).await;
+    assert_eq!(duplicate.topics[0].error_code, 36, "TOPIC_ALREADY_EXISTS");
+
+    let first = [
+        record(0, "a", "1", 1000),
+        record(1, "b", "2", 3000),
+        record(2, "c", "3", 2000),
+    ];
+    let produced = client
+        .call(
+            produce_request("events", -1, batch(&first, Compression::Zstd)),
+            9,
+        )
+        .await;
+    let p = &produced.responses[0].partition_responses[0];
+    assert_eq!((p.error_code, p.base_offset), (0, 0));
+    let second = [record(0, "d", "4", 4000)];
+    let produced = client
+        .call(
+            produce_request("events", 1, batch(&second, Compression::None)),
+            9,
+        )
+        .await;
+    assert_eq!(produced.responses[0].partition_responses[0].base_offset, 3);
+
+    // Fetch by name (v12) and by topic id (v13+).
+    for version in [12, 16] {
+        let fetched = client
+            .call(fetch_request("events", id, 0, 0), version)
+            .await;
+        let part = &fetched.responses[0].partitions[0];
+        assert_eq!((part.error_code, part.high_watermark), (0, 4));
+        let mut records = part.records.clone().unwrap();
+        let sets = RecordBatchDecoder::decode_all(&mut records).unwrap();
+        let all: Vec<_> = sets.into_iter().flat_map(|s| s.records).collect();
+        let got: Vec<_> = all
+            .iter()
+            .map(|r| (r.offset, r.key.clone().unwrap(), r.timestamp))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, Bytes::from("a"), 1000),
+                (1, Bytes::from("b"), 3000),
+                (2, Bytes::from("c"), 2000),
+                (3, Bytes::from("d"), 4000),
+            ]
+        );
+        assert_eq!(
+            all[0]
+                .headers
+                .get(&StrBytes::from_static_str("h"))
+                .cloned()
+                .flatten(),
+            Some(Bytes::from("1"))
+        );
+    }
+    let out_of_range = client.call(fetch_request("events", id, 99, 0), 12).await;
+    assert_eq!(
+        out_of_range.responses[0].partitions[0].error_code, 1,
+        "OFFSET_OUT_OF_RANGE"
+    );
+
+    let list = |ts: i64| {
+        ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![list_offsets_request::ListOffsetsTopic::default()
+                .with_name(name("events"))
+                .with_partitions(vec![
+                    list_offsets_request::ListOffsetsPartition::default()
+                        .with_partition_index(0)
+                        .with_timestamp(ts),
+                ])])
+    };
+    let mut offsets = Vec::new();
+    for ts in [-2, -1, -3, 2500, 9999] {
+        let r = client.call(list(ts), 8).await;
+        let p = &r.topics[0].partitions[0];
+        offsets.push((p.offset, p.timestamp));
+    }
+    assert_eq!(
+        offsets,
+        vec![(0, -1), (4, -1), (3, 4000), (1, 3000), (-1, -1)]
+    );
+
+    running.shutdown().await.unwrap();
+    let running = start(dir.path()).await;
+    let mut client = Client::connect(&running).await;
+    let fetched = client.call(fetch_request("events", id, 3, 0), 12).await;
+    let mut records = fetched.responses[0].partitions[0].records.clone().unwrap();
+    let sets = RecordBatchDecoder::decode_all(&mut records).unwrap();
+    assert_eq!(sets[0].records[0].value, Some(Bytes::from("4")));
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn acks_zero_gets_no_response_and_long_poll_wakes_on_produce() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path()).await;
+    let mut client = Client::connect(&running).await;
+    let id = create_topic(&mut client, "quiet", 1).await.topics[0].topic_id;
+    client
+        .send(
+            &produce_request(
+                "quiet",
+                0,
+                batch(&[record(0, "k", "v", 1)], Compression::None),
+            ),
+            9,
+        )
+        .await;
+    // The next response on the connection answers the next request: acks=0 had none.
+    let versions = client.call(ApiVersionsRequest::default(), 3).await;
+    assert_eq!(versions.error_code, 0);
+
+    let mut poller = Client::connect(&running).await;
+    let c = poller
+        .send(&fetch_request("quiet", id, 1, 10_000), 12)
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    client
+        .call(
+            produce_request(
+                "quiet",
+                -1,
+                batch(&[record(0, "k2", "v2", 2)], Compression::Lz4),
+            ),
+            9,
+        )
+        .await;
+    let fetched = tokio::time::timeout(
+        Duration::from_secs(5),
+        poller.receive::<FetchRequest>(12, c),
+    )
+    .await
+    .expect("long poll must wake on produce");
+    let mut records = fetched.responses[0].partitions[0].records.clone().unwrap();
+    let sets = RecordBatchDecoder::decode_all(&mut records).unwrap();
+    assert_eq!(sets[0].records[0].offset, 1);
+    assert_eq!(sets[0].records[0].key, Some(Bytes::from("k2")));
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn unknown_topics_and_bad_acks_get_kafka_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path()).await;
+    let mut client = Client::connect(&running).await;
+    let r = client
+        .call(
+            produce_request(
+                "missing",
+                -1,
+                batch(&[record(0, "k", "v", 1)], Compression::None),
+            ),
+            9,
+        )
+        .await;
+    assert_eq!(
+        r.responses[0].partition_responses[0].error_code, 3,
+        "UNKNOWN_TOPIC_OR_PARTITION"
+    );
+    create_topic(&mut client, "t", 1).await;
+    let r = client
+        .call(
+            produce_request("t", 2, batch(&[record(0, "k", "v", 1)], Compression::None)),
+            9,
+        )
+        .await;
+    assert_eq!(
+        r.responses[0].partition_responses[0].error_code, 21,
+        "INVALID_REQUIRED_ACKS"
+    );
+    let bad = create_topic(&mut client, "bad/name", 1).await;
+    assert_eq!(bad.topics[0].error_code, 17, "INVALID_TOPIC_EXCEPTION");
+    let r = client
+        .call(fetch_request("gone", uuid::Uuid::new_v4(), 0, 0), 13)
+        .await;
+    assert_eq!(
+        r.responses[0].partitions[0].error_code, 100,
+        "UNKNOWN_TOPIC_ID"
+    );
+    running.shutdown().await.unwrap();
+}
