@@ -98,7 +98,8 @@ def test_sigterm_exits_zero_and_keeps_data(broker_factory):
     # Topic configs survive too.
     from confluent_kafka.admin import ConfigResource
     res = ConfigResource(ConfigResource.Type.TOPIC, cached)
-    cfg = admin(b.bootstrap).describe_configs([res])[res].result(timeout=30)
+    a = admin(b.bootstrap)  # keep the client alive while its future resolves
+    cfg = a.describe_configs([res])[res].result(timeout=30)
     assert cfg["write.caching"].value == "true"
     # New writes continue at the next offset.
     assert produce(b.bootstrap, topic, gen_records(1, seed=2)) == [(0, 2000)]

@@ -41,7 +41,12 @@ def test_roundtrip_exact(broker, codec, idempotent):
 
     if codec != "none":
         batches = read_batches(broker.active_segment(topic, 0))
-        assert batches and {b.codec for b in batches} == {CODECS[codec]}
+        stored = {b.codec for b in batches}
+        if codec == "lz4" and stored == {0}:
+            # librdkafka (rdkafka_feature.c) enables LZ4 only if the broker advertises
+            # FindCoordinator; until Weir has consumer groups, LZ4 batches go uncompressed.
+            pytest.xfail("librdkafka disables LZ4: 'Feature LZ4: FindCoordinator NOT supported'")
+        assert batches and stored == {CODECS[codec]}, stored
 
 
 def test_multi_partition_keys_stay_put(broker):
@@ -124,8 +129,8 @@ def test_admin_create_list_describe(broker):
     # Errors: existing topic, bad name, bad config, bad partition count.
     cases = {
         topic: (NewTopic(topic, num_partitions=1, replication_factor=1), KafkaError.TOPIC_ALREADY_EXISTS),
-        "bad/name": (NewTopic("bad/name", num_partitions=1, replication_factor=1), KafkaError.INVALID_TOPIC_EXCEPTION),
-        "x" * 250: (NewTopic("x" * 250, num_partitions=1, replication_factor=1), KafkaError.INVALID_TOPIC_EXCEPTION),
+        "bad/name": (NewTopic("bad/name", num_partitions=1, replication_factor=1), KafkaError.TOPIC_EXCEPTION),
+        "x" * 250: (NewTopic("x" * 250, num_partitions=1, replication_factor=1), KafkaError.TOPIC_EXCEPTION),
     }
     badcfg = unique_topic("ck-badcfg")
     cases[badcfg] = (NewTopic(badcfg, num_partitions=1, replication_factor=1,

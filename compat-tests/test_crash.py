@@ -10,7 +10,7 @@ from confluent_kafka import KafkaError, Producer, TopicPartition
 
 from conftest import unique_topic
 from segments import read_batches
-from weirtest import consume, consumer, create_topic, produce, Rec
+from weirtest import BASE_TS, Rec, consume, consumer, create_topic, produce
 
 KILLS = 5
 
@@ -127,7 +127,7 @@ def _produce_batches(broker, topic, nbatches, per_batch, start=0):
     out = []
     for b in range(nbatches):
         recs = [Rec(key=b"k%d" % (start + b * per_batch + i), value=b"v%d" % (start + b * per_batch + i),
-                    headers=[("b", str(b).encode())], timestamp=1_700_000_000_000 + start + b * per_batch + i)
+                    headers=[("b", str(b).encode())], timestamp=BASE_TS + start + b * per_batch + i)
                 for i in range(per_batch)]
         out += produce(broker.bootstrap, topic, recs,
                        {"linger.ms": 1000, "batch.num.messages": per_batch, "enable.idempotence": False})

@@ -59,6 +59,11 @@ def want_tuple(i, r):
 def test_roundtrip_exact(broker, codec):
     topic = unique_topic(f"kp-{codec}")
     recs = gen_records(N, seed=11)
+    for r in recs:  # kafka-python cannot send null header values, nor null key with null value
+        if r.key is None and r.value is None:
+            r.value = b"null-key-and-value"
+        if r.headers is not None:
+            r.headers = [(k, v) for k, v in r.headers if v is not None]
     p = kp_producer(broker, compression_type=codec, linger_ms=20)
     try:
         futs = [p.send(topic, key=r.key, value=r.value, headers=r.headers, partition=0,

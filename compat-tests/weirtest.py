@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-BASE_TS = 1_700_000_000_000  # 2023-11-14T22:13:20Z, explicit CreateTime base
+# Explicit CreateTime base: a whole hour shortly before now, so that records are well inside
+# the default retention.ms (7 days) and not deleted by retention during a test.
+BASE_TS = (int(time.time()) // 3600 - 1) * 3600 * 1000
 
 
 @dataclass

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::BrokerConfig;
+use crate::groups::{GroupCoordinator, GroupLimits};
 use crate::persist::write_atomic;
 use crate::producer_ids::ProducerIdAllocator;
 use crate::topics::TopicRegistry;
@@ -18,6 +19,8 @@ pub struct Broker {
     pub topics: TopicRegistry,
     /// Producer id allocation.
     pub producer_ids: ProducerIdAllocator,
+    /// Consumer groups and committed offsets.
+    pub groups: Arc<GroupCoordinator>,
 }
 
 impl Broker {
@@ -35,8 +38,14 @@ impl Broker {
                 id
             }
         };
+        let limits = GroupLimits {
+            min_session_timeout_ms: config.group_min_session_timeout_ms,
+            max_session_timeout_ms: config.group_max_session_timeout_ms,
+            offsets_retention_ms: config.offsets_retention_minutes.saturating_mul(60_000),
+        };
         Ok(Broker {
             topics: TopicRegistry::open(config.clone())?,
+            groups: Arc::new(GroupCoordinator::open(&meta, limits)?),
             producer_ids: ProducerIdAllocator::open(meta)?,
             cluster_id,
             config,

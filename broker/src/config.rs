@@ -69,6 +69,15 @@ pub struct ServeArgs {
     /// How often retention, segment.ms and flush.ms are checked, in ms. Default: 1000
     #[arg(long, env = "WEIR_MAINTENANCE_INTERVAL_MS")]
     pub maintenance_interval_ms: Option<u64>,
+    /// group.min.session.timeout.ms: shortest session timeout a group member may ask for. Default: 6000
+    #[arg(long, env = "WEIR_GROUP_MIN_SESSION_TIMEOUT_MS")]
+    pub group_min_session_timeout_ms: Option<i32>,
+    /// group.max.session.timeout.ms: longest session timeout a group member may ask for. Default: 1800000
+    #[arg(long, env = "WEIR_GROUP_MAX_SESSION_TIMEOUT_MS")]
+    pub group_max_session_timeout_ms: Option<i32>,
+    /// offsets.retention.minutes: committed offsets of an empty group expire after this. Default: 10080
+    #[arg(long, env = "WEIR_OFFSETS_RETENTION_MINUTES")]
+    pub offsets_retention_minutes: Option<i64>,
 }
 
 /// Log output format.
@@ -102,6 +111,9 @@ pub struct BrokerConfig {
     pub log_retention_bytes: i64,
     pub message_max_bytes: i32,
     pub maintenance_interval_ms: u64,
+    pub group_min_session_timeout_ms: i32,
+    pub group_max_session_timeout_ms: i32,
+    pub offsets_retention_minutes: i64,
 }
 
 impl ServeArgs {
@@ -131,6 +143,15 @@ impl ServeArgs {
             maintenance_interval_ms: self
                 .maintenance_interval_ms
                 .or(other.maintenance_interval_ms),
+            group_min_session_timeout_ms: self
+                .group_min_session_timeout_ms
+                .or(other.group_min_session_timeout_ms),
+            group_max_session_timeout_ms: self
+                .group_max_session_timeout_ms
+                .or(other.group_max_session_timeout_ms),
+            offsets_retention_minutes: self
+                .offsets_retention_minutes
+                .or(other.offsets_retention_minutes),
         }
     }
 }
@@ -189,6 +210,9 @@ impl BrokerConfig {
             log_retention_bytes: args.log_retention_bytes.unwrap_or(-1),
             message_max_bytes,
             maintenance_interval_ms: args.maintenance_interval_ms.unwrap_or(1000).max(10),
+            group_min_session_timeout_ms: args.group_min_session_timeout_ms.unwrap_or(6000),
+            group_max_session_timeout_ms: args.group_max_session_timeout_ms.unwrap_or(1_800_000),
+            offsets_retention_minutes: args.offsets_retention_minutes.unwrap_or(10080),
         })
     }
 }

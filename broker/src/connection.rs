@@ -85,7 +85,7 @@ pub async fn serve(
                                 correlation_id: req.header.correlation_id,
                                 started: Instant::now(),
                             };
-                            let reply = handlers::dispatch(&broker, req);
+                            let reply = handlers::dispatch(&broker, req, peer);
                             in_flight.push_back(async move { (pending, reply.await) }.boxed());
                         }
                         Err(DecodeError::UnsupportedApiVersions { version, correlation_id }) => {

@@ -7,6 +7,7 @@ pub mod broker;
 pub mod config;
 pub mod connection;
 pub mod errors;
+pub mod groups;
 pub mod handlers;
 pub mod http;
 pub mod metrics;

@@ -65,6 +65,10 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Running> {
         .with_context(|| format!("cannot bind Kafka listener {}", broker.config.listen))?;
     let kafka_addr = listener.local_addr()?;
     let maintenance = tokio::spawn(housekeeping(broker.clone(), shutdown_rx.clone()));
+    let group_timers = tokio::spawn(crate::groups::run_timers(
+        broker.groups.clone(),
+        shutdown_rx.clone(),
+    ));
     ready.store(true, Ordering::SeqCst);
     tracing::info!(
         kafka = %kafka_addr,
@@ -78,6 +82,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Running> {
         accept_loop(broker.clone(), listener, shutdown_rx).await;
         ready.store(false, Ordering::SeqCst);
         let _ = maintenance.await;
+        let _ = group_timers.await;
         let _ = http_task.await;
         tokio::task::spawn_blocking(move || broker.topics.close_all()).await?;
         tracing::info!("shutdown complete");
@@ -136,6 +141,32 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     running.shutdown().await
 }
 
+/// Group gauges (members, generation) and consumer lag per committed partition; also expires
+/// committed offsets per `offsets.retention.minutes`.
+fn group_metrics(broker: &Broker, now_ms: i64) {
+    for (group, members, generation) in broker.groups.gauges() {
+        let label = [("group", group)];
+        ::metrics::gauge!("weir_group_members", &label).set(members as f64);
+        ::metrics::gauge!("weir_group_generation", &label).set(f64::from(generation));
+    }
+    for (group, topic, partition, committed) in broker.groups.expire_offsets(now_ms) {
+        let Some(end) = broker
+            .topics
+            .get(&topic)
+            .and_then(|t| t.partition(partition))
+            .map(|p| p.log.log_end_offset())
+        else {
+            continue;
+        };
+        let labels = [
+            ("group", group),
+            ("topic", topic),
+            ("partition", partition.to_string()),
+        ];
+        ::metrics::gauge!("weir_group_lag", &labels).set((end - committed).max(0) as f64);
+    }
+}
+
 /// Retention, segment rolling by time, flush.ms, and size gauges, once per interval.
 async fn housekeeping(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let mut tick =
@@ -164,6 +195,7 @@ async fn housekeeping(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) 
                     p.end_offset_gauge.set(p.log.log_end_offset() as f64);
                 }
             }
+            group_metrics(&b, now);
         });
         if let Err(e) = pass.await {
             tracing::error!(error = %e, "housekeeping task failed");

@@ -29,7 +29,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * Usage: WeirCompat BOOTSTRAP TOPIC N COMPRESSION
  */
 public class WeirCompat {
-    static final long BASE_TS = 1_700_000_000_000L;
+    // A whole hour shortly before now: inside the default retention (7 days).
+    static final long BASE_TS = (System.currentTimeMillis() / 3_600_000L - 1) * 3_600_000L;
     static final long TIMEOUT_S = 60;
 
     static void check(boolean cond, String msg) {

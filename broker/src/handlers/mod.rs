@@ -9,8 +9,10 @@ mod api_versions;
 mod cluster;
 mod configs;
 mod fetch;
+mod groups;
 mod list_offsets;
 mod metadata;
+mod offsets;
 mod produce;
 mod producer_id;
 mod records_admin;
@@ -34,10 +36,20 @@ fn ready(response: ResponseKind) -> Reply {
     futures::future::ready(Some(response)).boxed()
 }
 
-/// Starts handling `request` (see the module docs for what runs now and what later).
-pub fn dispatch(broker: &Arc<Broker>, request: Request) -> Reply {
+/// Starts handling `request` from `peer` (see the module docs for what runs now and what
+/// later).
+pub fn dispatch(broker: &Arc<Broker>, request: Request, peer: std::net::SocketAddr) -> Reply {
     let version = request.version();
     let api_key = request.api_key;
+    let client = || groups::ClientInfo {
+        client_id: request
+            .header
+            .client_id
+            .as_ref()
+            .map(|c| c.as_str().to_string())
+            .unwrap_or_default(),
+        client_host: format!("/{}", peer.ip()),
+    };
     match request.body {
         RequestKind::ApiVersions(r) => ready(api_versions::handle(r, version)),
         RequestKind::Metadata(r) => ready(metadata::handle(broker, r, version)),
@@ -56,6 +68,20 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request) -> Reply {
             ready(records_admin::offset_for_leader_epoch(broker, r))
         }
         RequestKind::InitProducerId(r) => ready(producer_id::init(broker, r)),
+        RequestKind::FindCoordinator(r) => ready(groups::find_coordinator(broker, r, version)),
+        RequestKind::JoinGroup(r) => {
+            let client = client();
+            groups::join_group(broker, r, version, client)
+        }
+        RequestKind::SyncGroup(r) => groups::sync_group(broker, r, version),
+        RequestKind::Heartbeat(r) => ready(groups::heartbeat(broker, r)),
+        RequestKind::LeaveGroup(r) => ready(groups::leave_group(broker, r, version)),
+        RequestKind::ListGroups(r) => ready(groups::list_groups(broker, r, version)),
+        RequestKind::DescribeGroups(r) => ready(groups::describe_groups(broker, r, version)),
+        RequestKind::DeleteGroups(r) => groups::delete_groups(broker, r),
+        RequestKind::OffsetCommit(r) => offsets::commit(broker, r, version),
+        RequestKind::OffsetFetch(r) => ready(offsets::fetch(broker, r, version)),
+        RequestKind::OffsetDelete(r) => offsets::delete(broker, r),
         _ => {
             // decode() only lets through what supported_versions() lists, and every listed API
             // has an arm above; reaching this is a broker bug, answered by closing the connection.

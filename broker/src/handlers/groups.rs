@@ -1,0 +1,326 @@
+//! Group membership APIs: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
+//! ListGroups, DescribeGroups, DeleteGroups. The state machine is in `crate::groups`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::FutureExt;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+use super::{str_bytes, Reply};
+use crate::broker::Broker;
+use crate::groups::group::JoinRequest;
+
+/// Who sent the request: Kafka reports these in DescribeGroups.
+pub struct ClientInfo {
+    pub client_id: String,
+    pub client_host: String,
+}
+
+fn code(e: Option<ResponseError>) -> i16 {
+    e.map(|e| e.code()).unwrap_or(0)
+}
+
+fn opt_str(s: &Option<StrBytes>) -> Option<String> {
+    s.as_ref().map(|s| s.as_str().to_string())
+}
+
+/// Handles FindCoordinator: this node coordinates every group. Transactions are not
+/// implemented, so transaction coordinators are refused.
+pub fn find_coordinator(
+    broker: &Arc<Broker>,
+    request: FindCoordinatorRequest,
+    version: i16,
+) -> ResponseKind {
+    let node = BrokerId(broker.config.node_id);
+    let host = str_bytes(&broker.config.advertised_host);
+    let port = broker.config.advertised_port;
+    let refusal = match request.key_type {
+        0 => None,
+        1 => Some("transactions are not supported by this broker"),
+        _ => Some("unsupported coordinator key type"),
+    };
+    let mut response = FindCoordinatorResponse::default();
+    if version >= 4 {
+        response.coordinators = request
+            .coordinator_keys
+            .iter()
+            .map(|key| {
+                let c = Coordinator::default().with_key(key.clone());
+                match refusal {
+                    None => c.with_node_id(node).with_host(host.clone()).with_port(port),
+                    Some(why) => c
+                        .with_node_id(BrokerId(-1))
+                        .with_port(-1)
+                        .with_error_code(ResponseError::InvalidRequest.code())
+                        .with_error_message(Some(str_bytes(why))),
+                }
+            })
+            .collect();
+    } else {
+        match refusal {
+            None => {
+                response.node_id = node;
+                response.host = host;
+                response.port = port;
+            }
+            Some(why) => {
+                response.node_id = BrokerId(-1);
+                response.port = -1;
+                response.error_code = ResponseError::InvalidRequest.code();
+                if version >= 1 {
+                    response.error_message = Some(str_bytes(why));
+                }
+            }
+        }
+    }
+    ResponseKind::FindCoordinator(response)
+}
+
+/// Handles JoinGroup (the answer may wait for the other members).
+pub fn join_group(
+    broker: &Arc<Broker>,
+    request: JoinGroupRequest,
+    version: i16,
+    client: ClientInfo,
+) -> Reply {
+    let rebalance_timeout = if version >= 1 {
+        request.rebalance_timeout_ms
+    } else {
+        request.session_timeout_ms
+    };
+    let join = JoinRequest {
+        member_id: request.member_id.as_str().to_string(),
+        instance_id: opt_str(&request.group_instance_id),
+        client_id: client.client_id,
+        client_host: client.client_host,
+        session_timeout: Duration::from_millis(request.session_timeout_ms.max(0) as u64),
+        rebalance_timeout: Duration::from_millis(rebalance_timeout.max(0) as u64),
+        protocol_type: request.protocol_type.as_str().to_string(),
+        protocols: request
+            .protocols
+            .iter()
+            .map(|p| (p.name.as_str().to_string(), p.metadata.clone()))
+            .collect(),
+        require_known_member_id: version >= 4,
+    };
+    let rx = broker.groups.join(request.group_id.0.as_str(), join);
+    async move {
+        let outcome = rx.await.ok()?;
+        let members = outcome
+            .members
+            .into_iter()
+            .map(|(id, instance, metadata)| {
+                let m = JoinGroupResponseMember::default()
+                    .with_member_id(str_bytes(&id))
+                    .with_metadata(metadata);
+                if version >= 5 {
+                    m.with_group_instance_id(instance.map(|i| str_bytes(&i)))
+                } else {
+                    m
+                }
+            })
+            .collect();
+        let mut response = JoinGroupResponse::default()
+            .with_error_code(code(outcome.error))
+            .with_generation_id(outcome.generation)
+            .with_leader(str_bytes(&outcome.leader))
+            .with_member_id(str_bytes(&outcome.member_id))
+            .with_members(members);
+        if version >= 7 {
+            response.protocol_type = outcome.protocol_type.map(|p| str_bytes(&p));
+            response.protocol_name = outcome.protocol.map(|p| str_bytes(&p));
+        } else {
+            response.protocol_name = Some(str_bytes(&outcome.protocol.unwrap_or_default()));
+        }
+        Some(ResponseKind::JoinGroup(response))
+    }
+    .boxed()
+}
+
+/// Handles SyncGroup (a follower's answer waits for the leader's assignment).
+pub fn sync_group(broker: &Arc<Broker>, request: SyncGroupRequest, version: i16) -> Reply {
+    let assignments = request
+        .assignments
+        .iter()
+        .map(|a| (a.member_id.as_str().to_string(), a.assignment.clone()))
+        .collect();
+    let rx = broker.groups.sync(
+        request.group_id.0.as_str(),
+        request.member_id.as_str(),
+        request.group_instance_id.as_ref().map(|s| s.as_str()),
+        request.generation_id,
+        request.protocol_type.as_ref().map(|s| s.as_str()),
+        request.protocol_name.as_ref().map(|s| s.as_str()),
+        assignments,
+    );
+    async move {
+        let outcome = rx.await.ok()?;
+        let mut response = SyncGroupResponse::default()
+            .with_error_code(code(outcome.error))
+            .with_assignment(outcome.assignment);
+        if version >= 5 {
+            response.protocol_type = outcome.protocol_type.map(|p| str_bytes(&p));
+            response.protocol_name = outcome.protocol.map(|p| str_bytes(&p));
+        }
+        Some(ResponseKind::SyncGroup(response))
+    }
+    .boxed()
+}
+
+/// Handles Heartbeat.
+pub fn heartbeat(broker: &Arc<Broker>, request: HeartbeatRequest) -> ResponseKind {
+    let result = broker.groups.heartbeat(
+        request.group_id.0.as_str(),
+        request.member_id.as_str(),
+        request.group_instance_id.as_ref().map(|s| s.as_str()),
+        request.generation_id,
+    );
+    ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(code(result.err())))
+}
+
+/// Handles LeaveGroup: one member (v0-2) or a batch (v3+).
+pub fn leave_group(broker: &Arc<Broker>, request: LeaveGroupRequest, version: i16) -> ResponseKind {
+    let members: Vec<(String, Option<String>)> = if version >= 3 {
+        request
+            .members
+            .iter()
+            .map(|m| {
+                (
+                    m.member_id.as_str().to_string(),
+                    opt_str(&m.group_instance_id),
+                )
+            })
+            .collect()
+    } else {
+        vec![(request.member_id.as_str().to_string(), None)]
+    };
+    let mut response = LeaveGroupResponse::default();
+    match broker.groups.leave(request.group_id.0.as_str(), &members) {
+        Err(e) => response.error_code = e.code(),
+        Ok(results) if version >= 3 => {
+            response.members = members
+                .iter()
+                .zip(results)
+                .map(|((id, instance), r)| {
+                    MemberResponse::default()
+                        .with_member_id(str_bytes(id))
+                        .with_group_instance_id(instance.as_ref().map(|i| str_bytes(i)))
+                        .with_error_code(code(r.err()))
+                })
+                .collect();
+        }
+        Ok(results) => response.error_code = code(results.into_iter().next().and_then(|r| r.err())),
+    }
+    ResponseKind::LeaveGroup(response)
+}
+
+/// Handles ListGroups (with the v4 state filter and v5 type filter).
+pub fn list_groups(broker: &Arc<Broker>, request: ListGroupsRequest, version: i16) -> ResponseKind {
+    let groups = broker
+        .groups
+        .list()
+        .into_iter()
+        .filter(|(_, _, state)| {
+            request.states_filter.is_empty()
+                || request
+                    .states_filter
+                    .iter()
+                    .any(|s| s.as_str().eq_ignore_ascii_case(state.name()))
+        })
+        .filter(|_| {
+            request.types_filter.is_empty()
+                || request
+                    .types_filter
+                    .iter()
+                    .any(|t| t.as_str().eq_ignore_ascii_case("classic"))
+        })
+        .map(|(id, protocol_type, state)| {
+            let g = ListedGroup::default()
+                .with_group_id(GroupId(str_bytes(&id)))
+                .with_protocol_type(str_bytes(&protocol_type));
+            let g = if version >= 4 {
+                g.with_group_state(str_bytes(state.name()))
+            } else {
+                g
+            };
+            if version >= 5 {
+                g.with_group_type(str_bytes("classic"))
+            } else {
+                g
+            }
+        })
+        .collect();
+    ResponseKind::ListGroups(ListGroupsResponse::default().with_groups(groups))
+}
+
+/// Handles DescribeGroups; an unknown group is reported as Dead, as Kafka does.
+pub fn describe_groups(
+    broker: &Arc<Broker>,
+    request: DescribeGroupsRequest,
+    version: i16,
+) -> ResponseKind {
+    let groups = request
+        .groups
+        .iter()
+        .map(|id| {
+            let g = DescribedGroup::default().with_group_id(id.clone());
+            match broker.groups.describe(id.0.as_str()) {
+                None => g.with_group_state(str_bytes("Dead")),
+                Some(d) => g
+                    .with_group_state(str_bytes(d.state.name()))
+                    .with_protocol_type(str_bytes(&d.protocol_type))
+                    .with_protocol_data(str_bytes(&d.protocol))
+                    .with_members(
+                        d.members
+                            .into_iter()
+                            .map(|m| {
+                                let member = DescribedGroupMember::default()
+                                    .with_member_id(str_bytes(&m.member_id))
+                                    .with_client_id(str_bytes(&m.client_id))
+                                    .with_client_host(str_bytes(&m.client_host))
+                                    .with_member_metadata(m.metadata)
+                                    .with_member_assignment(m.assignment);
+                                if version >= 4 {
+                                    member.with_group_instance_id(
+                                        m.instance_id.map(|i| str_bytes(&i)),
+                                    )
+                                } else {
+                                    member
+                                }
+                            })
+                            .collect(),
+                    ),
+            }
+        })
+        .collect();
+    ResponseKind::DescribeGroups(DescribeGroupsResponse::default().with_groups(groups))
+}
+
+/// Handles DeleteGroups: only empty groups can be deleted.
+pub fn delete_groups(broker: &Arc<Broker>, request: DeleteGroupsRequest) -> Reply {
+    let broker = broker.clone();
+    async move {
+        let mut results = Vec::with_capacity(request.groups_names.len());
+        for id in request.groups_names {
+            let r = broker.groups.delete_group(id.0.as_str()).await;
+            results.push(
+                DeletableGroupResult::default()
+                    .with_group_id(id)
+                    .with_error_code(code(r.err())),
+            );
+        }
+        Some(ResponseKind::DeleteGroups(
+            DeleteGroupsResponse::default().with_results(results),
+        ))
+    }
+    .boxed()
+}

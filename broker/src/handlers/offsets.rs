@@ -1,0 +1,264 @@
+//! Committed offsets: OffsetCommit, OffsetFetch (single group, and the v8+ multi-group form)
+//! and OffsetDelete.
+
+use std::sync::Arc;
+
+use futures::future::FutureExt;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::*;
+
+use super::{now_ms, str_bytes, Reply};
+use crate::broker::Broker;
+use crate::groups::store::StoredOffset;
+
+/// Kafka's `offset.metadata.max.bytes` default.
+const MAX_METADATA_BYTES: usize = 4096;
+
+fn partition_exists(broker: &Broker, topic: &str, partition: i32) -> bool {
+    broker
+        .topics
+        .get(topic)
+        .is_some_and(|t| t.partition(partition).is_some())
+}
+
+/// Handles OffsetCommit: per-partition checks, then one durable write for the rest.
+pub fn commit(broker: &Arc<Broker>, request: OffsetCommitRequest, version: i16) -> Reply {
+    let broker = broker.clone();
+    async move {
+        let now = now_ms();
+        // (topic index, partition index, error) for partitions refused up front.
+        let mut errors: Vec<Vec<Option<ResponseError>>> = Vec::new();
+        let mut accepted = Vec::new();
+        for t in &request.topics {
+            let topic = t.name.0.as_str();
+            let mut row = Vec::new();
+            for p in &t.partitions {
+                let metadata = p
+                    .committed_metadata
+                    .as_ref()
+                    .map(|m| m.as_str().to_string());
+                let error = if !partition_exists(&broker, topic, p.partition_index) {
+                    Some(ResponseError::UnknownTopicOrPartition)
+                } else if metadata
+                    .as_ref()
+                    .is_some_and(|m| m.len() > MAX_METADATA_BYTES)
+                {
+                    Some(ResponseError::OffsetMetadataTooLarge)
+                } else {
+                    accepted.push((
+                        topic.to_string(),
+                        p.partition_index,
+                        StoredOffset {
+                            offset: p.committed_offset,
+                            leader_epoch: if version >= 6 {
+                                p.committed_leader_epoch
+                            } else {
+                                -1
+                            },
+                            metadata,
+                            commit_ms: now,
+                        },
+                    ));
+                    None
+                };
+                row.push(error);
+            }
+            errors.push(row);
+        }
+        let group_error = if accepted.is_empty() {
+            None
+        } else {
+            broker
+                .groups
+                .commit(
+                    request.group_id.0.as_str(),
+                    request.member_id.as_str(),
+                    request.group_instance_id.as_ref().map(|s| s.as_str()),
+                    request.generation_id_or_member_epoch,
+                    accepted,
+                )
+                .await
+                .err()
+        };
+        let topics = request
+            .topics
+            .iter()
+            .zip(errors)
+            .map(|(t, row)| {
+                let partitions = t
+                    .partitions
+                    .iter()
+                    .zip(row)
+                    .map(|(p, e)| {
+                        let e = e.or(group_error);
+                        OffsetCommitResponsePartition::default()
+                            .with_partition_index(p.partition_index)
+                            .with_error_code(e.map(|e| e.code()).unwrap_or(0))
+                    })
+                    .collect();
+                OffsetCommitResponseTopic::default()
+                    .with_name(t.name.clone())
+                    .with_partitions(partitions)
+            })
+            .collect();
+        Some(ResponseKind::OffsetCommit(
+            OffsetCommitResponse::default().with_topics(topics),
+        ))
+    }
+    .boxed()
+}
+
+type Fetched = Vec<(String, i32, Option<StoredOffset>)>;
+
+fn group_by_topic(rows: Fetched) -> Vec<(String, Vec<(i32, Option<StoredOffset>)>)> {
+    let mut out: Vec<(String, Vec<(i32, Option<StoredOffset>)>)> = Vec::new();
+    for (topic, p, o) in rows {
+        match out.last_mut() {
+            Some((t, v)) if *t == topic => v.push((p, o)),
+            _ => out.push((topic, vec![(p, o)])),
+        }
+    }
+    out
+}
+
+/// (offset, leader epoch, metadata) as OffsetFetch reports it; -1 and "" when nothing is committed.
+fn reported(o: Option<StoredOffset>) -> (i64, i32, String) {
+    match o {
+        Some(o) => (o.offset, o.leader_epoch, o.metadata.unwrap_or_default()),
+        None => (-1, -1, String::new()),
+    }
+}
+
+/// Handles OffsetFetch.
+pub fn fetch(broker: &Arc<Broker>, request: OffsetFetchRequest, version: i16) -> ResponseKind {
+    if version >= 8 {
+        let groups = request
+            .groups
+            .iter()
+            .map(|g| {
+                let wanted = g.topics.as_ref().map(|ts| {
+                    ts.iter()
+                        .map(|t| (t.name.0.as_str().to_string(), t.partition_indexes.clone()))
+                        .collect()
+                });
+                let topics =
+                    group_by_topic(broker.groups.fetch_offsets(g.group_id.0.as_str(), wanted))
+                        .into_iter()
+                        .map(|(topic, parts)| {
+                            OffsetFetchResponseTopics::default()
+                                .with_name(TopicName(str_bytes(&topic)))
+                                .with_partitions(
+                                    parts
+                                        .into_iter()
+                                        .map(|(p, o)| {
+                                            let (offset, epoch, metadata) = reported(o);
+                                            OffsetFetchResponsePartitions::default()
+                                                .with_partition_index(p)
+                                                .with_committed_offset(offset)
+                                                .with_committed_leader_epoch(epoch)
+                                                .with_metadata(Some(str_bytes(&metadata)))
+                                        })
+                                        .collect(),
+                                )
+                        })
+                        .collect();
+                OffsetFetchResponseGroup::default()
+                    .with_group_id(g.group_id.clone())
+                    .with_topics(topics)
+            })
+            .collect();
+        return ResponseKind::OffsetFetch(OffsetFetchResponse::default().with_groups(groups));
+    }
+    let wanted = request.topics.as_ref().map(|ts| {
+        ts.iter()
+            .map(|t| (t.name.0.as_str().to_string(), t.partition_indexes.clone()))
+            .collect()
+    });
+    let topics = group_by_topic(
+        broker
+            .groups
+            .fetch_offsets(request.group_id.0.as_str(), wanted),
+    )
+    .into_iter()
+    .map(|(topic, parts)| {
+        OffsetFetchResponseTopic::default()
+            .with_name(TopicName(str_bytes(&topic)))
+            .with_partitions(
+                parts
+                    .into_iter()
+                    .map(|(p, o)| {
+                        let (offset, epoch, metadata) = reported(o);
+                        let r = OffsetFetchResponsePartition::default()
+                            .with_partition_index(p)
+                            .with_committed_offset(offset)
+                            .with_metadata(Some(str_bytes(&metadata)));
+                        if version >= 5 {
+                            r.with_committed_leader_epoch(epoch)
+                        } else {
+                            r
+                        }
+                    })
+                    .collect(),
+            )
+    })
+    .collect();
+    ResponseKind::OffsetFetch(OffsetFetchResponse::default().with_topics(topics))
+}
+
+/// Handles OffsetDelete.
+pub fn delete(broker: &Arc<Broker>, request: OffsetDeleteRequest) -> Reply {
+    let broker = broker.clone();
+    async move {
+        let partitions: Vec<(String, i32)> = request
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(move |p| (t.name.0.as_str().to_string(), p.partition_index))
+            })
+            .collect();
+        let mut response = OffsetDeleteResponse::default();
+        match broker
+            .groups
+            .delete_offsets(request.group_id.0.as_str(), partitions)
+            .await
+        {
+            Err(e) => response.error_code = e.code(),
+            Ok(results) => {
+                let mut results = results.into_iter();
+                response.topics = request
+                    .topics
+                    .iter()
+                    .map(|t| {
+                        let partitions = t
+                            .partitions
+                            .iter()
+                            .map(|p| {
+                                let e = results.next().flatten();
+                                OffsetDeleteResponsePartition::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(e.map(|e| e.code()).unwrap_or(0))
+                            })
+                            .collect();
+                        OffsetDeleteResponseTopic::default()
+                            .with_name(t.name.clone())
+                            .with_partitions(partitions)
+                    })
+                    .collect();
+            }
+        }
+        Some(ResponseKind::OffsetDelete(response))
+    }
+    .boxed()
+}
