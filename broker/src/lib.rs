@@ -4,6 +4,7 @@
 //! -> [`handlers`] (`produce`) -> `weir_storage::PartitionLog::append` -> response.
 
 pub mod broker;
+pub mod cli;
 pub mod config;
 pub mod connection;
 pub mod errors;

@@ -1,6 +1,8 @@
-//! The `weir` command line: `weir serve` runs the broker (see the `weir_broker` library).
+//! The `weir` command line: `weir serve` runs the broker (see the `weir_broker` library);
+//! `weir topic …` and `weir group …` administer a running one (see `weir_broker::cli`).
 
 use clap::{Parser, Subcommand};
+use weir_broker::cli::{self, GroupArgs, TopicArgs};
 use weir_broker::config::{BrokerConfig, LogFormat, ServeArgs};
 use weir_broker::server;
 
@@ -17,6 +19,10 @@ enum Command {
     /// Run the broker. Every setting can also be given as a WEIR_* environment variable or in
     /// the TOML file named by --config; flags win over the environment, which wins over the file.
     Serve(ServeArgs),
+    /// Manage topics on a running broker: create, list, describe, delete, alter.
+    Topic(TopicArgs),
+    /// Inspect consumer groups on a running broker: list, describe.
+    Group(GroupArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -42,5 +48,7 @@ fn main() -> anyhow::Result<()> {
                 .build()?;
             runtime.block_on(server::run(config))
         }
+        Command::Topic(args) => std::process::exit(cli::run(cli::topic::run(args))),
+        Command::Group(args) => std::process::exit(cli::run(cli::group::run(args))),
     }
 }

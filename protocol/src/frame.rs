@@ -42,7 +42,7 @@ mod tests {
         );
         let mut big = BytesMut::new();
         big.put_i32(17);
-        assert!(c.decode(&mut big).is_err());
+        assert!(codec(16).decode(&mut big).is_err());
         let mut negative = BytesMut::new();
         negative.put_i32(-1);
         assert!(codec(DEFAULT_MAX_REQUEST_BYTES)

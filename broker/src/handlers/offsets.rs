@@ -119,9 +119,11 @@ pub fn commit(broker: &Arc<Broker>, request: OffsetCommitRequest, version: i16) 
 }
 
 type Fetched = Vec<(String, i32, Option<StoredOffset>)>;
+/// Committed offsets of one topic: (partition, offset if any).
+type TopicOffsets = (String, Vec<(i32, Option<StoredOffset>)>);
 
-fn group_by_topic(rows: Fetched) -> Vec<(String, Vec<(i32, Option<StoredOffset>)>)> {
-    let mut out: Vec<(String, Vec<(i32, Option<StoredOffset>)>)> = Vec::new();
+fn group_by_topic(rows: Fetched) -> Vec<TopicOffsets> {
+    let mut out: Vec<TopicOffsets> = Vec::new();
     for (topic, p, o) in rows {
         match out.last_mut() {
             Some((t, v)) if *t == topic => v.push((p, o)),
