@@ -42,10 +42,7 @@ def test_roundtrip_exact(broker, codec, idempotent):
     if codec != "none":
         batches = read_batches(broker.active_segment(topic, 0))
         stored = {b.codec for b in batches}
-        if codec == "lz4" and stored == {0}:
-            # librdkafka (rdkafka_feature.c) enables LZ4 only if the broker advertises
-            # FindCoordinator; until Weir has consumer groups, LZ4 batches go uncompressed.
-            pytest.xfail("librdkafka disables LZ4: 'Feature LZ4: FindCoordinator NOT supported'")
+        # librdkafka enables LZ4 only if FindCoordinator is advertised (rdkafka_feature.c).
         assert batches and stored == {CODECS[codec]}, stored
 
 

@@ -135,6 +135,8 @@ PERF="$("$REPO/scripts/build-rdkafka-perf.sh" | tail -n1)" || die "building rdka
 PERF_VERSION="$({ "$PERF" -h 2>&1 || true; } | grep -o 'librdkafka version [^ ]*' | head -n1 || true)"
 
 # ---------------------------------------------------------------------------- references
+loadavg() { awk '{ print $1 }' /proc/loadavg 2>/dev/null || echo '?'; }
+LOAD_START="$(loadavg)"
 dd_seconds() { # parses dd's final "N bytes (...) copied, S s, ..." line from a file -> "bytes seconds"
   local r
   r="$(awk '/copied/ { for (i = 1; i <= NF; i++) if ($i == "s," || $i == "s") { print $1, $(i-1); exit } }' "$1")"
@@ -420,6 +422,9 @@ bench_size() { # mode size
       read -r "R[$mode/$size/l50]" "R[$mode/$size/l99]" "R[$mode/$size/lmax]" _ < <(percentiles "$llat") || true
       log "$mode $size B: probe latency p50 ${R[$mode/$size/l50]} ms p99 ${R[$mode/$size/l99]} ms max ${R[$mode/$size/lmax]} ms"
     fi
+  else
+    R[$mode/$size/l50]=skipped
+    R[$mode/$size/l99]=""
   fi
   rm -f "$lat" "${llat:-}" 2>/dev/null || true
 }
@@ -463,7 +468,11 @@ else
 fi
 echo " broker: $WEIR_BIN ($GIT_REV)"
 echo " client: rdkafka_performance, $PERF_VERSION; acks=all, linger.ms=$BENCH_LINGER_MS, 1 partition, librdkafka defaults otherwise${BENCH_PRODUCER_OPTS:+; producer $BENCH_PRODUCER_OPTS}${BENCH_CONSUMER_OPTS:+; consumer $BENCH_CONSUMER_OPTS}"
-echo " BENCH_SCALE=$BENCH_SCALE; scratch on $(df -P "$SCRATCH" | awk 'NR == 2 { print $1 }')"
+LOAD_END="$(loadavg)"
+echo " BENCH_SCALE=$BENCH_SCALE; scratch on $(df -P "$SCRATCH" | awk 'NR == 2 { print $1 }'); 1-min load average $LOAD_START at start, $LOAD_END at end"
+if awk -v a="$LOAD_START" -v b="$LOAD_END" -v n="$(nproc)" 'BEGIN { exit !((a + 0 > n * 0.5) || (b + 0 > n + 1)) }'; then
+  echo " WARNING: other processes were busy on this machine; throughput and latency figures are noisy"
+fi
 echo "=============================================================================================="
 echo
 echo "Reference figures (MB = 10^6 bytes)       measured now    ENVIRONMENT.md"
@@ -484,7 +493,7 @@ for mode in $BENCH_MODES; do
       "$mode" "$size" "$(v "$mode/$size/n")" "$(v "$mode/$size/p_msgs")" "$(v "$mode/$size/p_mb")" \
       "$(pct "${R[$mode/$size/p_mb]:-}" "$DISK_SEQ")" "$(pct "${R[$mode/$size/p_mb]:-}" "$DISK_DSYNC")" \
       "$(v "$mode/$size/log_mb")" \
-      "$(v "$mode/$size/p50")/$(v "$mode/$size/p99")" "$(v "$mode/$size/l50")/$(v "$mode/$size/l99")" \
+      "$(v "$mode/$size/p50")/$(v "$mode/$size/p99")" "$(v "$mode/$size/l50")${R[$mode/$size/l99]:+/${R[$mode/$size/l99]}}" \
       "$(v "$mode/$size/rss_p")"
   done
 done

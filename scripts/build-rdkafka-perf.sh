@@ -42,8 +42,9 @@ if ((${#missing[@]})); then
   SUDO=
   if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; fi
   log "apt-get install ${missing[*]}"
-  $SUDO apt-get update -qq || die "apt-get update failed"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+  # stdout carries only the binary's path (callers capture it), so apt talks on stderr
+  $SUDO apt-get update -qq >&2 || die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
     || die "apt-get install ${missing[*]} failed"
 fi
 command -v cargo >/dev/null 2>&1 || die "cargo not found on PATH (needed to fetch rdkafka-sys from crates.io)"
@@ -66,7 +67,7 @@ rdkafka-sys = "=$RDKAFKA_SYS_VERSION"
 EOF
 echo 'fn main() {}' >"$FETCH_DIR/src/main.rs"
 log "cargo fetch rdkafka-sys =$RDKAFKA_SYS_VERSION"
-(cd "$FETCH_DIR" && cargo fetch --quiet) || die "cargo fetch of rdkafka-sys =$RDKAFKA_SYS_VERSION failed"
+(cd "$FETCH_DIR" && cargo fetch --quiet >&2) || die "cargo fetch of rdkafka-sys =$RDKAFKA_SYS_VERSION failed"
 
 CARGO_HOME_DIR="${CARGO_HOME:-$HOME/.cargo}"
 crate_dir=""

@@ -121,4 +121,8 @@ EOF
   printf '%s' "$FLINK_LIBS_WHEEL_SPEC" >"$JAR_MARKER"
 fi
 
+# ---------------------------------------------------------------------------- groups
+# Node clients (kafkajs, @platformatic/kafka) and Flink with its Kafka connector.
+bash "$(dirname "${BASH_SOURCE[0]}")/install-group-test-deps.sh"
+
 log "done: venv=$WEIR_VENV jars=$WEIR_JARS"

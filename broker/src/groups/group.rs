@@ -49,6 +49,9 @@ pub struct JoinOutcome {
     pub member_id: String,
     /// (member id, instance id, metadata): only for the leader.
     pub members: Vec<(String, Option<String>, Bytes)>,
+    /// A static leader rejoining a stable group must not compute a new assignment (JoinGroup
+    /// v9 `skip_assignment`).
+    pub skip_assignment: bool,
 }
 
 impl JoinOutcome {
@@ -62,6 +65,7 @@ impl JoinOutcome {
             leader: String::new(),
             member_id: member_id.to_string(),
             members: Vec::new(),
+            skip_assignment: false,
         }
     }
 }
@@ -292,6 +296,7 @@ impl Group {
             } else {
                 Vec::new()
             },
+            skip_assignment: false,
         }
     }
 
@@ -386,8 +391,10 @@ impl Group {
     }
 
     /// A static member (known instance id) rejoining with no member id: it takes over the
-    /// old member's place under a new member id; a follower in a stable group gets its old
-    /// assignment back without a rebalance.
+    /// old member's place under a new member id. In a stable group with unchanged protocols
+    /// there is no rebalance: as in Kafka, the answer keeps the generation and names the *old*
+    /// leader id, so a rejoining leader does not recompute the assignment, and the member's
+    /// SyncGroup returns its previous assignment. The old member id is fenced from then on.
     fn static_rejoin(
         &mut self,
         old_id: String,
@@ -407,18 +414,35 @@ impl Group {
             let _ = old.send(SyncOutcome::error(ResponseError::FencedInstanceId));
         }
         let unchanged = member.protocols == req.protocols;
-        let was_leader = self.leader.as_deref() == Some(old_id.as_str());
+        let previous_leader = self.leader.clone();
+        let was_leader = previous_leader.as_deref() == Some(old_id.as_str());
         member.id = new_id.clone();
         member.client_id = req.client_id.clone();
         member.client_host = req.client_host.clone();
+        member.session_timeout = req.session_timeout;
+        member.rebalance_timeout = req.rebalance_timeout;
         member.last_heartbeat = Instant::now();
         self.members.insert(new_id.clone(), member);
         if was_leader {
             self.leader = Some(new_id.clone());
         }
         self.dirty = true;
-        if self.state == GroupState::Stable && unchanged && !was_leader {
-            let _ = tx.send(self.current_outcome(&new_id));
+        if self.state == GroupState::Stable && unchanged {
+            let outcome = JoinOutcome {
+                error: None,
+                generation: self.generation,
+                protocol_type: self.protocol_type.clone(),
+                protocol: self.protocol.clone(),
+                leader: previous_leader.unwrap_or_default(),
+                member_id: new_id,
+                members: if was_leader {
+                    self.member_list()
+                } else {
+                    Vec::new()
+                },
+                skip_assignment: was_leader,
+            };
+            let _ = tx.send(outcome);
             return rx;
         }
         if let Some(member) = self.members.get_mut(&new_id) {

@@ -114,7 +114,12 @@ pub fn join_group(
     };
     let rx = broker.groups.join(request.group_id.0.as_str(), join);
     async move {
-        let outcome = rx.await.ok()?;
+        let mut outcome = rx.await.ok()?;
+        // Before v9 `skip_assignment` cannot be sent; the old leader id in the answer already
+        // keeps a rejoining static leader from assigning, so it gets no member list.
+        if outcome.skip_assignment && version < 9 {
+            outcome.members.clear();
+        }
         let members = outcome
             .members
             .into_iter()
@@ -134,7 +139,8 @@ pub fn join_group(
             .with_generation_id(outcome.generation)
             .with_leader(str_bytes(&outcome.leader))
             .with_member_id(str_bytes(&outcome.member_id))
-            .with_members(members);
+            .with_members(members)
+            .with_skip_assignment(outcome.skip_assignment && version >= 9);
         if version >= 7 {
             response.protocol_type = outcome.protocol_type.map(|p| str_bytes(&p));
             response.protocol_name = outcome.protocol.map(|p| str_bytes(&p));
