@@ -40,7 +40,7 @@ def run_node(script: str, *args) -> dict:
 
 def need(pkg: str):
     if shutil.which("node") is None or not (NODE_MODULES / pkg).is_dir():
-        pytest.skip(f"node or {pkg} missing in {NODE_MODULES} (scripts/install-group-test-deps.sh)")
+        pytest.fail(f"node or {pkg} missing in {NODE_MODULES} (scripts/install-group-test-deps.sh)")
 
 
 def expected(prefix: str, src: str, with_bin: bool) -> list[dict]:
