@@ -216,6 +216,13 @@ impl TopicRegistry {
         self.topics.load().get(name).cloned()
     }
 
+    /// One partition of a topic, or UNKNOWN_TOPIC_OR_PARTITION.
+    pub fn partition(&self, topic: &str, index: i32) -> ApiResult<Arc<Partition>> {
+        self.get(topic)
+            .and_then(|t| t.partition(index))
+            .ok_or_else(|| unknown_topic(topic))
+    }
+
     /// A topic by id.
     pub fn get_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
         self.topics.load().values().find(|t| t.id == id).cloned()

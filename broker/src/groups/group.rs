@@ -130,6 +130,17 @@ pub struct JoinRequest {
     pub require_known_member_id: bool,
 }
 
+/// A SyncGroup request, decoded.
+pub struct SyncRequest {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub generation: i32,
+    pub protocol_type: Option<String>,
+    pub protocol: Option<String>,
+    /// (member id, assignment): only the leader sends them.
+    pub assignments: Vec<(String, Bytes)>,
+}
+
 /// A classic group.
 pub struct Group {
     pub id: String,
@@ -596,15 +607,17 @@ impl Group {
     }
 
     /// Handles a SyncGroup; the leader's request carries everyone's assignment.
-    pub fn sync(
-        &mut self,
-        member_id: &str,
-        instance_id: Option<&str>,
-        generation: i32,
-        protocol_type: Option<&str>,
-        protocol: Option<&str>,
-        assignments: Vec<(String, Bytes)>,
-    ) -> oneshot::Receiver<SyncOutcome> {
+    pub fn sync(&mut self, req: SyncRequest) -> oneshot::Receiver<SyncOutcome> {
+        let SyncRequest {
+            member_id,
+            instance_id,
+            generation,
+            protocol_type,
+            protocol,
+            assignments,
+        } = req;
+        let (member_id, instance_id) = (member_id.as_str(), instance_id.as_deref());
+        let (protocol_type, protocol) = (protocol_type.as_deref(), protocol.as_deref());
         let (tx, rx) = oneshot::channel();
         if let Err(e) = self.check_member(member_id, instance_id, generation) {
             let _ = tx.send(SyncOutcome::error(e));

@@ -18,7 +18,7 @@ use kafka_protocol::error::ResponseError;
 use parking_lot::Mutex;
 use tokio::sync::{oneshot, watch};
 
-use group::{Group, GroupState, JoinOutcome, JoinRequest, SyncOutcome};
+use group::{Group, GroupState, JoinOutcome, JoinRequest, SyncOutcome, SyncRequest};
 use store::{GroupStore, StoreRecord, StoredOffset};
 
 /// Timing limits, from the broker configuration.
@@ -129,28 +129,11 @@ impl GroupCoordinator {
     }
 
     /// Handles SyncGroup.
-    #[allow(clippy::too_many_arguments)]
-    pub fn sync(
-        &self,
-        group_id: &str,
-        member_id: &str,
-        instance_id: Option<&str>,
-        generation: i32,
-        protocol_type: Option<&str>,
-        protocol: Option<&str>,
-        assignments: Vec<(String, Bytes)>,
-    ) -> oneshot::Receiver<SyncOutcome> {
+    pub fn sync(&self, group_id: &str, req: SyncRequest) -> oneshot::Receiver<SyncOutcome> {
         let mut groups = self.groups.lock();
         match groups.get_mut(group_id) {
             Some(group) => {
-                let rx = group.sync(
-                    member_id,
-                    instance_id,
-                    generation,
-                    protocol_type,
-                    protocol,
-                    assignments,
-                );
+                let rx = group.sync(req);
                 self.persist_if_dirty(group);
                 rx
             }

@@ -17,7 +17,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{str_bytes, Reply};
 use crate::broker::Broker;
-use crate::groups::group::JoinRequest;
+use crate::groups::group::{JoinRequest, SyncRequest};
 
 /// Who sent the request: Kafka reports these in DescribeGroups.
 pub struct ClientInfo {
@@ -159,15 +159,15 @@ pub fn sync_group(broker: &Arc<Broker>, request: SyncGroupRequest, version: i16)
         .iter()
         .map(|a| (a.member_id.as_str().to_string(), a.assignment.clone()))
         .collect();
-    let rx = broker.groups.sync(
-        request.group_id.0.as_str(),
-        request.member_id.as_str(),
-        request.group_instance_id.as_ref().map(|s| s.as_str()),
-        request.generation_id,
-        request.protocol_type.as_ref().map(|s| s.as_str()),
-        request.protocol_name.as_ref().map(|s| s.as_str()),
+    let sync = SyncRequest {
+        member_id: request.member_id.as_str().to_string(),
+        instance_id: opt_str(&request.group_instance_id),
+        generation: request.generation_id,
+        protocol_type: opt_str(&request.protocol_type),
+        protocol: opt_str(&request.protocol_name),
         assignments,
-    );
+    };
+    let rx = broker.groups.sync(request.group_id.0.as_str(), sync);
     async move {
         let outcome = rx.await.ok()?;
         let mut response = SyncGroupResponse::default()

@@ -10,7 +10,6 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse, Response
 
 use crate::broker::Broker;
 use crate::errors::{ApiError, ApiResult};
-use crate::topics::unknown_topic;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -18,11 +17,7 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 
 fn lookup(broker: &Broker, topic: &str, partition: i32, timestamp: i64) -> ApiResult<(i64, i64)> {
-    let t = broker
-        .topics
-        .get(topic)
-        .ok_or_else(|| unknown_topic(topic))?;
-    let p = t.partition(partition).ok_or_else(|| unknown_topic(topic))?;
+    let p = broker.topics.partition(topic, partition)?;
     let log = &p.log;
     Ok(match timestamp {
         LATEST => (-1, log.log_end_offset()),

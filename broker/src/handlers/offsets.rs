@@ -24,13 +24,6 @@ use crate::groups::store::StoredOffset;
 /// Kafka's `offset.metadata.max.bytes` default.
 const MAX_METADATA_BYTES: usize = 4096;
 
-fn partition_exists(broker: &Broker, topic: &str, partition: i32) -> bool {
-    broker
-        .topics
-        .get(topic)
-        .is_some_and(|t| t.partition(partition).is_some())
-}
-
 /// Handles OffsetCommit: per-partition checks, then one durable write for the rest.
 pub fn commit(broker: &Arc<Broker>, request: OffsetCommitRequest, version: i16) -> Reply {
     let broker = broker.clone();
@@ -47,7 +40,7 @@ pub fn commit(broker: &Arc<Broker>, request: OffsetCommitRequest, version: i16) 
                     .committed_metadata
                     .as_ref()
                     .map(|m| m.as_str().to_string());
-                let error = if !partition_exists(&broker, topic, p.partition_index) {
+                let error = if broker.topics.partition(topic, p.partition_index).is_err() {
                     Some(ResponseError::UnknownTopicOrPartition)
                 } else if metadata
                     .as_ref()

@@ -16,16 +16,7 @@ use kafka_protocol::messages::{
 };
 
 use crate::broker::Broker;
-use crate::errors::{ApiError, ApiResult};
-use crate::topics::{unknown_topic, Partition};
-
-fn partition(broker: &Broker, topic: &str, index: i32) -> ApiResult<Arc<Partition>> {
-    let t = broker
-        .topics
-        .get(topic)
-        .ok_or_else(|| unknown_topic(topic))?;
-    t.partition(index).ok_or_else(|| unknown_topic(topic))
-}
+use crate::errors::ApiError;
 
 /// Handles DeleteRecords: offset -1 means "up to the high watermark".
 pub fn delete_records(broker: &Arc<Broker>, request: DeleteRecordsRequest) -> ResponseKind {
@@ -38,7 +29,7 @@ pub fn delete_records(broker: &Arc<Broker>, request: DeleteRecordsRequest) -> Re
                 .iter()
                 .map(|p| {
                     let r = DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index);
-                    let result = partition(broker, t.name.0.as_str(), p.partition_index).and_then(|part| {
+                    let result = broker.topics.partition(t.name.0.as_str(), p.partition_index).and_then(|part| {
                         let target = if p.offset == -1 { part.log.log_end_offset() } else { p.offset };
                         if target < 0 {
                             return Err(ApiError::new(ResponseError::OffsetOutOfRange, format!("offset {target} is negative")));
@@ -76,7 +67,7 @@ pub fn offset_for_leader_epoch(
                 .iter()
                 .map(|p| {
                     let r = EpochEndOffset::default().with_partition(p.partition);
-                    match partition(broker, t.topic.0.as_str(), p.partition) {
+                    match broker.topics.partition(t.topic.0.as_str(), p.partition) {
                         Err(e) => r
                             .with_error_code(e.code())
                             .with_leader_epoch(-1)
