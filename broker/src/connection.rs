@@ -74,7 +74,13 @@ pub async fn serve(
                 match next {
                     None => reading = false,
                     Some(Err(e)) => {
-                        tracing::warn!(%peer, error = %e, "closing connection: bad frame");
+                        // The codec reports an oversize or negative length as InvalidData;
+                        // anything else is the socket itself (e.g. the peer reset it).
+                        if e.kind() == std::io::ErrorKind::InvalidData {
+                            tracing::warn!(%peer, error = %e, "closing connection: bad frame");
+                        } else {
+                            tracing::debug!(%peer, error = %e, "connection read failed");
+                        }
                         reading = false;
                     }
                     Some(Ok(bytes)) => match request::decode(bytes.freeze(), handlers::accepted) {
