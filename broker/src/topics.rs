@@ -88,10 +88,24 @@ struct TopicRecord {
     configs: BTreeMap<String, String>,
 }
 
+/// An immutable view of all topics, indexed by name and by id; replaced on every change.
+#[derive(Default, Clone)]
+struct Snapshot {
+    by_name: HashMap<String, Arc<Topic>>,
+    by_id: HashMap<Uuid, Arc<Topic>>,
+}
+
+impl Snapshot {
+    fn from_names(by_name: HashMap<String, Arc<Topic>>) -> Snapshot {
+        let by_id = by_name.values().map(|t| (t.id, t.clone())).collect();
+        Snapshot { by_name, by_id }
+    }
+}
+
 /// All topics of this broker.
 pub struct TopicRegistry {
     broker: Arc<BrokerConfig>,
-    topics: ArcSwap<HashMap<String, Arc<Topic>>>,
+    topics: ArcSwap<Snapshot>,
     changes: parking_lot::Mutex<()>,
 }
 
@@ -136,7 +150,7 @@ impl TopicRegistry {
     pub fn open(broker: Arc<BrokerConfig>) -> anyhow::Result<TopicRegistry> {
         let registry = TopicRegistry {
             broker,
-            topics: ArcSwap::from_pointee(HashMap::new()),
+            topics: ArcSwap::from_pointee(Snapshot::default()),
             changes: parking_lot::Mutex::new(()),
         };
         let dir = registry.meta_dir();
@@ -153,7 +167,9 @@ impl TopicRegistry {
             tracing::info!(topic = %record.name, partitions = record.partitions, "loaded topic");
             topics.insert(record.name.clone(), Arc::new(topic));
         }
-        registry.topics.store(Arc::new(topics));
+        registry
+            .topics
+            .store(Arc::new(Snapshot::from_names(topics)));
         Ok(registry)
     }
 
@@ -213,7 +229,7 @@ impl TopicRegistry {
 
     /// A topic by name.
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
-        self.topics.load().get(name).cloned()
+        self.topics.load().by_name.get(name).cloned()
     }
 
     /// One partition of a topic, or UNKNOWN_TOPIC_OR_PARTITION.
@@ -225,12 +241,12 @@ impl TopicRegistry {
 
     /// A topic by id.
     pub fn get_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
-        self.topics.load().values().find(|t| t.id == id).cloned()
+        self.topics.load().by_id.get(&id).cloned()
     }
 
     /// Every topic, sorted by name.
     pub fn list(&self) -> Vec<Arc<Topic>> {
-        let mut all: Vec<_> = self.topics.load().values().cloned().collect();
+        let mut all: Vec<_> = self.topics.load().by_name.values().cloned().collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all
     }
@@ -301,9 +317,9 @@ impl TopicRegistry {
     }
 
     fn publish(&self, change: impl FnOnce(&mut HashMap<String, Arc<Topic>>)) {
-        let mut map = (**self.topics.load()).clone();
+        let mut map = self.topics.load().by_name.clone();
         change(&mut map);
-        self.topics.store(Arc::new(map));
+        self.topics.store(Arc::new(Snapshot::from_names(map)));
     }
 
     /// Deletes a topic and all its data.
