@@ -185,7 +185,10 @@ if command -v iperf3 >/dev/null 2>&1; then
   IPERF_PID=$!
   iperf_ok=0
   for ((i = 0; i < 50; i++)); do
-    if iperf3 -c 127.0.0.1 -p "$IPORT" -t "$BENCH_IPERF_SECONDS" -J >"$SCRATCH/iperf3.json" 2>"$SCRATCH/iperf3-client.txt"; then
+    # iperf3 can exit 0 with an "error" JSON when it races the server's start: only a report
+    # with received bytes counts.
+    if iperf3 -c 127.0.0.1 -p "$IPORT" -t "$BENCH_IPERF_SECONDS" -J >"$SCRATCH/iperf3.json" 2>"$SCRATCH/iperf3-client.txt" \
+      && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["end"]["sum_received"]["bytes"] > 0 else 1)' "$SCRATCH/iperf3.json" 2>/dev/null; then
       iperf_ok=1
       break
     fi
