@@ -7,6 +7,8 @@
 
 pub mod group;
 pub mod store;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::path::Path;
