@@ -10,8 +10,6 @@ Eager (RangeAssignor) and CooperativeStickyAssignor.
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -22,31 +20,15 @@ import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 
 from conftest import COMPAT, unique_topic
+from javatest import SRC, classpath, compile_java
 from weirtest import Rec, admin, consumer, create_topic, produce
 
-JARS = Path(os.environ.get("WEIR_JARS", Path.home() / ".cache" / "weir" / "jars"))
 BUILD = COMPAT / ".build" / "java-groups"
-SRC = COMPAT / "java"
 PARTS = 6
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("javac") is None or not list(JARS.glob("kafka-clients*.jar")),
-    reason=f"javac or kafka-clients jar missing in {JARS} (scripts/install-test-deps.sh)")
-
-
-def classpath(*extra) -> str:
-    jars = sorted(str(j) for j in JARS.glob("*.jar"))
-    return os.pathsep.join([*map(str, extra), *jars])
-
 
 @pytest.fixture(scope="module")
 def compiled() -> Path:
-    BUILD.mkdir(parents=True, exist_ok=True)
-    sources = [SRC / "GroupConsumer.java", SRC / "GroupAdmin.java"]
-    p = subprocess.run(["javac", "-d", str(BUILD), "-cp", classpath(), *map(str, sources)],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
-    assert p.returncode == 0, p.stdout.decode()
-    return BUILD
+    return compile_java(BUILD, [SRC / "GroupConsumer.java", SRC / "GroupAdmin.java"])
 
 
 def java_cmd(compiled: Path, main: str, *args) -> list[str]:

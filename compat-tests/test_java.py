@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from conftest import COMPAT, unique_topic
+from javatest import SRC, classpath, compile_java
 
-JARS = Path(os.environ.get("WEIR_JARS", Path.home() / ".cache" / "weir" / "jars"))
 BUILD = COMPAT / ".build" / "java"
-SRC = COMPAT / "java"
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("javac") is None or not list(JARS.glob("kafka-clients*.jar")),
-    reason=f"javac or kafka-clients jar missing in {JARS} (scripts/install-test-deps.sh)")
-
-
-def classpath(*extra) -> str:
-    jars = sorted(str(j) for j in JARS.glob("*.jar"))
-    return os.pathsep.join([*map(str, extra), *jars])
-
 
 @pytest.fixture(scope="module")
 def compiled() -> Path:
-    BUILD.mkdir(parents=True, exist_ok=True)
-    sources = sorted(SRC.glob("*.java"))
-    p = subprocess.run(["javac", "-d", str(BUILD), "-cp", classpath(), *map(str, sources)],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
-    assert p.returncode == 0, p.stdout.decode()
-    return BUILD
+    return compile_java(BUILD, sorted(SRC.glob("*.java")))
 
 
 @pytest.mark.parametrize("compression,n", [("none", 3000), ("zstd", 3000), ("lz4", 1000)])

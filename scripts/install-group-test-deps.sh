@@ -79,26 +79,9 @@ else
   fi
   whl="$(ls "$dl"/shigawire_apache_flink_libraries-*.whl | head -n1)"
   log "extracting connector jars from $(basename "$whl")"
-  "$FLINK_VENV/bin/python" - "$whl" "$FLINK_JARS" <<'EOF'
-import os, re, sys, zipfile
-whl, out = sys.argv[1], sys.argv[2]
-want = [
-    ("flink-connector-kafka", re.compile(r"(^|/)flink-(sql-)?connector-kafka[^/]*\.jar$")),
-    ("kafka-clients", re.compile(r"(^|/)kafka-clients[^/]*\.jar$")),
-]
-with zipfile.ZipFile(whl) as z:
-    names = [n for n in z.namelist() if n.endswith(".jar")]
-    for label, rx in want:
-        hits = [n for n in names if rx.search(n)]
-        if not hits:
-            sys.exit(f"no {label} jar in {whl}; jars: {names}")
-        for n in hits:
-            dest = os.path.join(out, os.path.basename(n))
-            with z.open(n) as src, open(dest + ".tmp", "wb") as dst:
-                dst.write(src.read())
-            os.replace(dest + ".tmp", dest)
-            print(f"  {n} -> {dest}", file=sys.stderr)
-EOF
+  "$FLINK_VENV/bin/python" "$(dirname "${BASH_SOURCE[0]}")/extract-wheel-jars.py" "$whl" "$FLINK_JARS" \
+    'flink-connector-kafka=(^|/)flink-(sql-)?connector-kafka[^/]*\.jar$' \
+    'kafka-clients=(^|/)kafka-clients[^/]*\.jar$'
   rm -rf "$dl"
   printf '%s' "$FLINK_LIBS_WHEEL_SPEC" >"$JAR_MARKER"
 fi

@@ -90,29 +90,12 @@ else
   fi
   whl="$(ls "$dl"/shigawire_apache_flink_libraries-*.whl | head -n1)"
   log "extracting jars from $(basename "$whl")"
-  "$WEIR_VENV/bin/python" - "$whl" "$WEIR_JARS" <<'EOF'
-import os, re, sys, zipfile
-whl, out = sys.argv[1], sys.argv[2]
-want = [
-    ("kafka-clients", re.compile(r"(^|/)kafka-clients[^/]*\.jar$")),
-    ("lz4", re.compile(r"(^|/)lz4-java[^/]*\.jar$")),
-    ("snappy", re.compile(r"(^|/)snappy-java[^/]*\.jar$")),
-    ("zstd", re.compile(r"(^|/)zstd-jni[^/]*\.jar$")),
-    ("slf4j-api", re.compile(r"(^|/)slf4j-api[^/]*\.jar$")),
-]
-with zipfile.ZipFile(whl) as z:
-    names = [n for n in z.namelist() if n.endswith(".jar")]
-    for label, rx in want:
-        hits = [n for n in names if rx.search(n)]
-        if not hits:
-            sys.exit(f"no {label} jar in {whl}; jars: {names}")
-        for n in hits:
-            dest = os.path.join(out, os.path.basename(n))
-            with z.open(n) as src, open(dest + ".tmp", "wb") as dst:
-                dst.write(src.read())
-            os.replace(dest + ".tmp", dest)
-            print(f"  {n} -> {dest}", file=sys.stderr)
-EOF
+  "$WEIR_VENV/bin/python" "$(dirname "${BASH_SOURCE[0]}")/extract-wheel-jars.py" "$whl" "$WEIR_JARS" \
+    'kafka-clients=(^|/)kafka-clients[^/]*\.jar$' \
+    'lz4=(^|/)lz4-java[^/]*\.jar$' \
+    'snappy=(^|/)snappy-java[^/]*\.jar$' \
+    'zstd=(^|/)zstd-jni[^/]*\.jar$' \
+    'slf4j-api=(^|/)slf4j-api[^/]*\.jar$'
   # slf4j-simple from Debian so the Java clients log to stderr instead of NOP.
   for j in /usr/share/java/slf4j-simple.jar; do
     [[ -f "$j" ]] && cp -f "$j" "$WEIR_JARS/"
