@@ -45,6 +45,15 @@ fn wall_clock_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// When `file` was created (its birth time, or its modification time where the file system
+/// does not record births), in milliseconds since the epoch.
+fn file_created_ms(file: &fs::File) -> Option<i64> {
+    let meta = file.metadata().ok()?;
+    let at = meta.created().or_else(|_| meta.modified()).ok()?;
+    let since = at.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(since.as_millis()).ok()
+}
+
 /// Checks loaded indexes against the batches found by the scan: every entry must point at a
 /// batch start with that base offset, and time entries must carry the running max timestamp.
 fn indexes_match(
@@ -156,10 +165,11 @@ pub(crate) fn recover(dir: &Path, config: LogConfig) -> Result<Inner, StorageErr
             producers.apply(&b.header);
         }
         seg.size = scan.valid_len;
-        if let Some(first) = scan.batches.first() {
-            let ts = first.header.max_timestamp;
+        if !scan.batches.is_empty() {
+            // Record timestamps are the producer's and may be far in the past, so
+            // `segment.ms` counts from when the file was created (never from the future).
             let now = wall_clock_ms();
-            seg.first_append_ms = Some(if ts >= 0 { ts.min(now) } else { now });
+            seg.first_append_ms = Some(file_created_ms(&seg.file).unwrap_or(now).min(now));
         }
         if !active {
             load_indexes(dir, &mut seg, &scan.batches)?;

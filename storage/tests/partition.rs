@@ -431,6 +431,31 @@ fn segment_ms_rolls() {
     assert_eq!(log.append(&batch(1, 0), 7_200).unwrap().base_offset, 3);
 }
 
+/// A reopened segment holding records with old producer timestamps is not rolled (and so
+/// not exposed to retention) at the next housekeeping tick: `segment.ms` counts from the
+/// file's creation, not from the records' timestamps.
+#[test]
+fn reopened_segment_with_old_timestamps_is_not_rolled() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_ms: 3_600_000,
+        retention_ms: 60_000,
+        ..LogConfig::default()
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let log = PartitionLog::open(dir.path(), config.clone()).unwrap();
+    log.append(&batch(3, 1_000), now).unwrap();
+    log.close().unwrap();
+    drop(log);
+    let log = PartitionLog::open(dir.path(), config).unwrap();
+    assert_eq!(log.maintain(now + 1_000).unwrap(), 0);
+    assert_eq!((log.segment_count(), log.log_start_offset()), (1, 0));
+    assert_eq!(read_all(&log, 0).len(), 3);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flush_to_from_many_tasks() {
     let dir = tempfile::tempdir().unwrap();
