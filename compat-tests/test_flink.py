@@ -40,7 +40,7 @@ def jars() -> list[str]:
     return [str(conn[0]), str(clients[0])]
 
 
-def run_job(mode: str, spec: dict, tmp_path: Path) -> list[dict]:
+def run_job(mode: str, spec: dict, tmp_path: Path, prefix: str = "ROW ") -> list[dict]:
     spec = dict(spec, jars=jars())
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
@@ -50,7 +50,7 @@ def run_job(mode: str, spec: dict, tmp_path: Path) -> list[dict]:
     out, err = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
     assert p.returncode == 0 and out.rstrip().endswith("DONE"), (
         f"flink {mode} job exit {p.returncode}\nstdout tail:\n{out[-3000:]}\nstderr tail:\n{err[-8000:]}")
-    return [json.loads(l[4:]) for l in out.splitlines() if l.startswith("ROW ")]
+    return [json.loads(l[len(prefix):]) for l in out.splitlines() if l.startswith(prefix)]
 
 
 def committed_offsets(bootstrap, group, topic, parts) -> dict[int, int]:

@@ -2,8 +2,8 @@
 # Installs everything the Weir test suite needs on a Debian 12 machine (run as root).
 #
 #   - apt packages: kcat (librdkafka 2.0.2), a JDK (only if javac is missing),
-#     libslf4j-java (slf4j-simple), clang + libclang-dev (bindgen, for RocksDB later),
-#     python3-venv
+#     libslf4j-java (slf4j-simple), python3-venv, and the build's own packages
+#     (scripts/install-build-deps.sh: clang + libclang-dev for RocksDB)
 #   - a Python venv at ${WEIR_VENV:-$HOME/.cache/weir/venv} with pytest, pytest-timeout,
 #     confluent-kafka, kafka-python (+ its optional codec libraries)
 #   - Java kafka-clients 3.9.1 and its compression/logging jars in
@@ -30,7 +30,8 @@ FLINK_LIBS_WHEEL_SPEC="shigawire-apache-flink-libraries==2.0.0.post1"
 log() { printf '[install-test-deps] %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------------------- apt
-APT_PACKAGES=(kcat libslf4j-java clang libclang-dev python3-venv ca-certificates)
+bash "$(dirname "${BASH_SOURCE[0]}")/install-build-deps.sh"
+APT_PACKAGES=(kcat libslf4j-java python3-venv ca-certificates)
 if ! command -v javac >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then
   APT_PACKAGES+=(default-jdk-headless)
 fi

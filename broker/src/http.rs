@@ -1,5 +1,6 @@
 //! The HTTP admin listener: `GET /metrics` (Prometheus text), `GET /health` (the process is
-//! up), `GET /ready` (the broker has recovered its data and accepts Kafka connections).
+//! up), `GET /ready` (the broker has recovered its data and accepts Kafka connections), and
+//! the table lookup API (`crate::http_tables`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,6 +13,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::http_tables::BrokerCell;
+
 #[derive(Clone)]
 struct AppState {
     prometheus: PrometheusHandle,
@@ -23,13 +26,15 @@ pub async fn serve(
     listener: TcpListener,
     prometheus: PrometheusHandle,
     ready: Arc<AtomicBool>,
+    broker: BrokerCell,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(readiness))
-        .with_state(AppState { prometheus, ready });
+        .with_state(AppState { prometheus, ready })
+        .merge(crate::http_tables::routes().with_state(broker));
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.changed().await;

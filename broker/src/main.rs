@@ -2,7 +2,7 @@
 //! `weir topic …` and `weir group …` administer a running one (see `weir_broker::cli`).
 
 use clap::{Parser, Subcommand};
-use weir_broker::cli::{self, GroupArgs, TopicArgs};
+use weir_broker::cli::{self, GroupArgs, TableArgs, TopicArgs};
 use weir_broker::config::{BrokerConfig, LogFormat, ServeArgs};
 use weir_broker::server;
 
@@ -23,6 +23,8 @@ enum Command {
     Topic(TopicArgs),
     /// Inspect consumer groups on a running broker: list, describe.
     Group(GroupArgs),
+    /// Look up table topics on a running broker (over its HTTP admin API): get, history.
+    Table(TableArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -50,5 +52,6 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Topic(args) => std::process::exit(cli::run(cli::topic::run(args))),
         Command::Group(args) => std::process::exit(cli::run(cli::group::run(args))),
+        Command::Table(args) => std::process::exit(cli::run(cli::table::run(args))),
     }
 }

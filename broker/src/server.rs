@@ -47,10 +47,12 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("cannot bind HTTP listener {}", config.http))?;
     let http_addr = http_listener.local_addr()?;
+    let broker_cell: crate::http_tables::BrokerCell = Arc::new(std::sync::OnceLock::new());
     let http_task = tokio::spawn(http::serve(
         http_listener,
         prometheus,
         ready.clone(),
+        broker_cell.clone(),
         shutdown_rx.clone(),
     ));
 
@@ -64,6 +66,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("cannot bind Kafka listener {}", broker.config.listen))?;
     let kafka_addr = listener.local_addr()?;
+    let _ = broker_cell.set(broker.clone());
     let maintenance = tokio::spawn(housekeeping(broker.clone(), shutdown_rx.clone()));
     let group_timers = tokio::spawn(crate::groups::run_timers(
         broker.groups.clone(),
@@ -182,7 +185,18 @@ async fn housekeeping(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) 
             let now = handlers::now_ms();
             for topic in b.topics.list() {
                 for p in topic.partitions().iter() {
-                    match p.log.maintain(now) {
+                    // A table's log is kept from the first offset its state has not flushed.
+                    let retain_from = match &p.table {
+                        Some(table) => {
+                            let gauges = crate::tables::TableGauges::new(&topic.name, p.index);
+                            table.maintain(&p.log, now, &gauges).unwrap_or_else(|e| {
+                                tracing::error!(topic = %topic.name, partition = p.index, error = %e, "table housekeeping failed");
+                                table.store.durable_applied_offset() + 1
+                            })
+                        }
+                        None => i64::MAX,
+                    };
+                    match p.log.maintain_retaining(now, retain_from) {
                         Ok(0) => {}
                         Ok(n) => {
                             tracing::info!(topic = %topic.name, partition = p.index, segments = n, "retention deleted segments")

@@ -81,6 +81,11 @@ fn cleanup_policy(v: &str) -> Result<(), String> {
     if parts.is_empty() || parts.iter().any(|p| *p != "delete" && *p != "compact") {
         return Err(format!("value {v:?} must be a list of delete and compact"));
     }
+    if parts.contains(&"delete") && parts.contains(&"compact") {
+        return Err(format!(
+            "value {v:?}: compact,delete (tables whose rows expire) is not supported yet; use compact or delete"
+        ));
+    }
     Ok(())
 }
 
@@ -174,7 +179,76 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         broker_override: |_| false,
         validate: |v| int_at_least(0)(v),
     },
+    ConfigDef {
+        name: "delete.retention.ms",
+        kind: ConfigType::Long,
+        doc: "Table topics: how long a delete (tombstone) stays readable in compacted reads",
+        default: |_| "86400000".into(),
+        broker_override: |_| false,
+        validate: |v| long_at_least(0)(v),
+    },
+    ConfigDef {
+        name: "table.changelog.format",
+        kind: ConfigType::String,
+        doc: "Table topics: raw (row images with weir.op headers) or debezium-json (JSON object values only)",
+        default: |_| "raw".into(),
+        broker_override: |_| false,
+        validate: changelog_format,
+    },
 ];
+
+fn changelog_format(v: &str) -> Result<(), String> {
+    match v.trim() {
+        "raw" | "debezium-json" => Ok(()),
+        _ => Err(format!("value {v:?} must be raw or debezium-json")),
+    }
+}
+
+/// How a table topic's changes are rendered in its changelog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangelogFormat {
+    /// One record per change, the row image as value, `weir.op` header.
+    Raw,
+    /// One Debezium envelope per change (updates folded into one `u` record).
+    DebeziumJson,
+}
+
+/// Table semantics of a topic, from `cleanup.policy` and the table configs; `None` for a plain
+/// log topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableSettings {
+    /// How changes are rendered in `T.changelog`.
+    pub format: ChangelogFormat,
+    /// `delete.retention.ms`: how long tombstones stay in compacted reads.
+    pub delete_retention_ms: i64,
+}
+
+/// The table settings of a topic with explicit `overrides`, if it is a table topic.
+pub fn table_settings(
+    overrides: &BTreeMap<String, String>,
+    broker: &BrokerConfig,
+) -> Option<TableSettings> {
+    let policy = effective("cleanup.policy", overrides, broker);
+    let parts: Vec<&str> = policy.split(',').map(str::trim).collect();
+    if !parts.contains(&"compact") {
+        return None;
+    }
+    let long = |name: &str, fallback: i64| {
+        effective(name, overrides, broker)
+            .trim()
+            .parse::<i64>()
+            .unwrap_or(fallback)
+    };
+    Some(TableSettings {
+        format: if effective("table.changelog.format", overrides, broker).trim() == "debezium-json"
+        {
+            ChangelogFormat::DebeziumJson
+        } else {
+            ChangelogFormat::Raw
+        },
+        delete_retention_ms: long("delete.retention.ms", 86_400_000),
+    })
+}
 
 /// Looks up a supported config by name.
 pub fn definition(name: &str) -> Option<&'static ConfigDef> {
@@ -245,7 +319,8 @@ mod tests {
         assert!(validate("no.such.config", Some("1"))
             .unwrap_err()
             .contains("Unknown"));
-        assert!(validate("cleanup.policy", Some("compact,delete")).is_ok());
+        assert!(validate("cleanup.policy", Some("compact")).is_ok());
+        assert!(validate("cleanup.policy", Some("compact,delete")).is_err());
         assert!(validate("cleanup.policy", Some("purge")).is_err());
         let mut overrides = BTreeMap::new();
         overrides.insert("segment.bytes".to_string(), "1024".to_string());

@@ -19,6 +19,7 @@ use weir_storage::PartitionLog;
 use crate::config::BrokerConfig;
 use crate::errors::{ApiError, ApiResult};
 use crate::persist::write_atomic;
+use crate::tables::TablePartition;
 use crate::topic_config;
 
 /// One partition: its log and its metric handles.
@@ -31,6 +32,8 @@ pub struct Partition {
     pub end_offset_gauge: Gauge,
     /// `weir_log_size_bytes{topic,partition}`.
     pub size_gauge: Gauge,
+    /// For a table topic: its state store and changelog partition.
+    pub table: Option<Arc<TablePartition>>,
 }
 
 /// Per-topic metric handles, created once so the produce and fetch paths never allocate labels.
@@ -58,7 +61,12 @@ pub struct Topic {
     configs: ArcSwap<BTreeMap<String, String>>,
     partitions: ArcSwap<Vec<Arc<Partition>>>,
     pub metrics: TopicMetrics,
+    /// For the read-only `T.changelog` view of table topic `T`: `T`.
+    pub changelog_of: Option<String>,
 }
+
+/// The suffix naming a table topic's changelog.
+pub const CHANGELOG_SUFFIX: &str = ".changelog";
 
 impl Topic {
     /// The explicitly set configs (name -> value).
@@ -89,16 +97,60 @@ struct TopicRecord {
 }
 
 /// An immutable view of all topics, indexed by name and by id; replaced on every change.
+/// `base` holds the real topics; `by_name` adds the `T.changelog` view of each table topic.
 #[derive(Default, Clone)]
 struct Snapshot {
+    base: HashMap<String, Arc<Topic>>,
     by_name: HashMap<String, Arc<Topic>>,
     by_id: HashMap<Uuid, Arc<Topic>>,
 }
 
+/// The read-only changelog view of a table topic (None for a log topic).
+fn changelog_view(topic: &Topic) -> Option<Topic> {
+    let partitions = topic.partitions();
+    if partitions.iter().all(|p| p.table.is_none()) {
+        return None;
+    }
+    let name = format!("{}{CHANGELOG_SUFFIX}", topic.name);
+    let views = partitions
+        .iter()
+        .filter_map(|p| {
+            let table = p.table.as_ref()?;
+            let labels = [("topic", name.clone()), ("partition", p.index.to_string())];
+            Some(Arc::new(Partition {
+                index: p.index,
+                log: table.changelog.clone(),
+                end_offset_gauge: metrics::gauge!("weir_log_end_offset", &labels),
+                size_gauge: metrics::gauge!("weir_log_size_bytes", &labels),
+                table: None,
+            }))
+        })
+        .collect();
+    Some(Topic {
+        // A stable id derived from the source topic's.
+        id: Uuid::from_u128(topic.id.as_u128() ^ 0x6368_616e_6765_6c6f_6700_0000_0000_0001),
+        metrics: TopicMetrics::new(&name),
+        name,
+        configs: ArcSwap::from_pointee(BTreeMap::new()),
+        partitions: ArcSwap::from_pointee(views),
+        changelog_of: Some(topic.name.clone()),
+    })
+}
+
 impl Snapshot {
-    fn from_names(by_name: HashMap<String, Arc<Topic>>) -> Snapshot {
+    fn from_names(base: HashMap<String, Arc<Topic>>) -> Snapshot {
+        let mut by_name = base.clone();
+        for t in base.values() {
+            if let Some(view) = changelog_view(t) {
+                by_name.insert(view.name.clone(), Arc::new(view));
+            }
+        }
         let by_id = by_name.values().map(|t| (t.id, t.clone())).collect();
-        Snapshot { by_name, by_id }
+        Snapshot {
+            base,
+            by_name,
+            by_id,
+        }
     }
 }
 
@@ -185,9 +237,15 @@ impl TopicRegistry {
             ("topic", topic.to_string()),
             ("partition", index.to_string()),
         ];
+        let log = Arc::new(log);
+        let table = match topic_config::table_settings(configs, &self.broker) {
+            Some(settings) => Some(Arc::new(self.open_table(topic, index, &log, settings)?)),
+            None => None,
+        };
         let partition = Partition {
             index,
-            log: Arc::new(log),
+            table,
+            log,
             end_offset_gauge: metrics::gauge!("weir_log_end_offset", &labels),
             size_gauge: metrics::gauge!("weir_log_size_bytes", &labels),
         };
@@ -196,6 +254,30 @@ impl TopicRegistry {
             .set(partition.log.log_end_offset() as f64);
         partition.size_gauge.set(partition.log.size_bytes() as f64);
         Ok(partition)
+    }
+
+    fn changelog_dir(&self, topic: &str, index: i32) -> PathBuf {
+        self.broker
+            .data_dir
+            .join("topics")
+            .join(format!("{topic}{CHANGELOG_SUFFIX}-{index}"))
+    }
+
+    fn open_table(
+        &self,
+        topic: &str,
+        index: i32,
+        log: &PartitionLog,
+        settings: topic_config::TableSettings,
+    ) -> ApiResult<TablePartition> {
+        let changelog_config = topic_config::log_config(&BTreeMap::new(), &self.broker);
+        TablePartition::open(
+            &self.partition_dir(topic, index).join("table"),
+            &self.changelog_dir(topic, index),
+            changelog_config,
+            log,
+            settings,
+        )
     }
 
     fn build_topic(&self, record: &TopicRecord) -> Result<Topic, ApiError> {
@@ -211,6 +293,7 @@ impl TopicRegistry {
             configs: ArcSwap::from_pointee(record.configs.clone()),
             partitions: ArcSwap::from_pointee(partitions),
             metrics: TopicMetrics::new(&record.name),
+            changelog_of: None,
         })
     }
 
@@ -280,6 +363,12 @@ impl TopicRegistry {
                 format!("Number of partitions must be larger than 0, got {partitions}"),
             ));
         }
+        if name.ends_with(CHANGELOG_SUFFIX) {
+            return Err(ApiError::new(
+                ResponseError::InvalidTopicException,
+                format!("Topic names ending in {CHANGELOG_SUFFIX} are reserved for the changelogs of table topics: {name}"),
+            ));
+        }
         Self::validate_configs(&configs)?;
         let _guard = self.changes.lock();
         if self.get(name).is_some() {
@@ -301,6 +390,7 @@ impl TopicRegistry {
                 configs: ArcSwap::from_pointee(record.configs),
                 partitions: ArcSwap::from_pointee(Vec::new()),
                 metrics: TopicMetrics::new(name),
+                changelog_of: None,
             }));
         }
         // Leftovers of an earlier topic of the same name must not leak into the new one.
@@ -317,7 +407,7 @@ impl TopicRegistry {
     }
 
     fn publish(&self, change: impl FnOnce(&mut HashMap<String, Arc<Topic>>)) {
-        let mut map = self.topics.load().by_name.clone();
+        let mut map = self.topics.load().base.clone();
         change(&mut map);
         self.topics.store(Arc::new(Snapshot::from_names(map)));
     }
@@ -326,6 +416,12 @@ impl TopicRegistry {
     pub fn delete(&self, name: &str) -> ApiResult<Arc<Topic>> {
         let _guard = self.changes.lock();
         let topic = self.get(name).ok_or_else(|| unknown_topic(name))?;
+        if let Some(source) = &topic.changelog_of {
+            return Err(ApiError::new(
+                ResponseError::InvalidTopicException,
+                format!("{name} is the changelog of table topic {source}; delete {source} instead"),
+            ));
+        }
         std::fs::remove_file(self.meta_dir().join(format!("{name}.json")))
             .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
         self.publish(|map| {
@@ -333,6 +429,7 @@ impl TopicRegistry {
         });
         for p in topic.partitions().iter() {
             remove_dir_if_exists(&self.partition_dir(name, p.index))?;
+            remove_dir_if_exists(&self.changelog_dir(name, p.index))?;
         }
         tracing::info!(topic = name, "deleted topic");
         Ok(topic)
@@ -366,6 +463,7 @@ impl TopicRegistry {
         }
         topic.partitions.store(Arc::new(partitions));
         self.persist(&topic)?;
+        self.publish(|_| {});
         tracing::info!(topic = name, from = current, to = count, "added partitions");
         Ok(())
     }
@@ -374,11 +472,54 @@ impl TopicRegistry {
     pub fn set_configs(&self, name: &str, configs: BTreeMap<String, String>) -> ApiResult<()> {
         let _guard = self.changes.lock();
         let topic = self.get(name).ok_or_else(|| unknown_topic(name))?;
+        if topic.changelog_of.is_some() {
+            return Err(ApiError::new(
+                ResponseError::InvalidConfig,
+                format!("{name} is a changelog; alter the configs of its table topic instead"),
+            ));
+        }
         let log_config = topic_config::log_config(&configs, &self.broker);
+        let table = topic_config::table_settings(&configs, &self.broker);
         topic.configs.store(Arc::new(configs));
         self.persist(&topic)?;
+        let mut rebuilt = Vec::new();
         for p in topic.partitions().iter() {
             p.log.set_config(log_config.clone());
+            let table_now = match (&p.table, table) {
+                (Some(t), Some(settings)) => {
+                    t.set_settings(settings);
+                    continue;
+                }
+                (None, None) => continue,
+                // Becoming a table: build the state from the retained log.
+                (None, Some(settings)) => {
+                    Some(Arc::new(self.open_table(name, p.index, &p.log, settings)?))
+                }
+                // No longer a table: drop the state and the changelog.
+                (Some(_), None) => {
+                    remove_dir_if_exists(&self.partition_dir(name, p.index).join("table"))?;
+                    remove_dir_if_exists(&self.changelog_dir(name, p.index))?;
+                    None
+                }
+            };
+            rebuilt.push((p.index, table_now));
+        }
+        if !rebuilt.is_empty() {
+            let mut partitions = (*topic.partitions()).clone();
+            for (index, table) in rebuilt {
+                if let Some(slot) = partitions.get_mut(index as usize) {
+                    let old = slot.clone();
+                    *slot = Arc::new(Partition {
+                        index,
+                        log: old.log.clone(),
+                        end_offset_gauge: old.end_offset_gauge.clone(),
+                        size_gauge: old.size_gauge.clone(),
+                        table,
+                    });
+                }
+            }
+            topic.partitions.store(Arc::new(partitions));
+            self.publish(|_| {});
         }
         Ok(())
     }
@@ -389,6 +530,9 @@ impl TopicRegistry {
             for p in topic.partitions().iter() {
                 if let Err(e) = p.log.close() {
                     tracing::error!(topic = %topic.name, partition = p.index, error = %e, "close failed");
+                }
+                if let Some(Err(e)) = p.table.as_ref().map(|t| t.close()) {
+                    tracing::error!(topic = %topic.name, partition = p.index, error = %e, "table flush failed");
                 }
             }
         }

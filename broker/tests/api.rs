@@ -370,3 +370,117 @@ async fn unknown_topics_and_bad_acks_get_kafka_errors() {
     );
     running.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn table_topics_refuse_keyless_records_and_writes_to_their_changelog() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path()).await;
+    let mut client = Client::connect(&running).await;
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![create_topics_request::CreatableTopic::default()
+            .with_name(name("users"))
+            .with_num_partitions(1)
+            .with_replication_factor(1)
+            .with_configs(vec![
+                create_topics_request::CreatableTopicConfig::default()
+                    .with_name(StrBytes::from_static_str("cleanup.policy"))
+                    .with_value(Some(StrBytes::from_static_str("compact"))),
+            ])]);
+    assert_eq!(client.call(request, 7).await.topics[0].error_code, 0);
+
+    let mut keyless = record(1, "", "v", 10);
+    keyless.key = None;
+    let r = client
+        .call(
+            produce_request(
+                "users",
+                -1,
+                batch(&[record(0, "a", "1", 10), keyless], Compression::Lz4),
+            ),
+            9,
+        )
+        .await;
+    let p = &r.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, 87, "INVALID_RECORD");
+    assert_eq!(
+        p.error_message.as_deref(),
+        Some("table topics require a key on every record; the record at offset delta 1 has none")
+    );
+
+    let r = client
+        .call(
+            produce_request(
+                "users.changelog",
+                -1,
+                batch(&[record(0, "a", "1", 10)], Compression::None),
+            ),
+            9,
+        )
+        .await;
+    let p = &r.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, 17, "INVALID_TOPIC_EXCEPTION");
+    assert_eq!(
+        p.error_message.as_deref(),
+        Some("users.changelog is the read-only changelog of table topic users")
+    );
+    let reserved = create_topic(&mut client, "orders.changelog", 1).await;
+    assert_eq!(reserved.topics[0].error_code, 17, "INVALID_TOPIC_EXCEPTION");
+
+    // Nothing of the refused request was stored: the next write gets offset 0.
+    let upserts = [
+        record(0, "a", "1", 10),
+        record(1, "a", "2", 20),
+        record(2, "a", "2", 30),
+    ];
+    let r = client
+        .call(
+            produce_request("users", -1, batch(&upserts, Compression::None)),
+            9,
+        )
+        .await;
+    let p = &r.responses[0].partition_responses[0];
+    assert_eq!((p.error_code, p.base_offset), (0, 0));
+
+    let fetched = client
+        .call(
+            fetch_request("users.changelog", uuid::Uuid::nil(), 0, 0),
+            12,
+        )
+        .await;
+    let part = &fetched.responses[0].partitions[0];
+    assert_eq!((part.error_code, part.high_watermark), (0, 3));
+    let mut records = part.records.clone().unwrap();
+    let changes: Vec<_> = RecordBatchDecoder::decode_all(&mut records)
+        .unwrap()
+        .into_iter()
+        .flat_map(|s| s.records)
+        .map(|r| {
+            let header = |k: &'static str| {
+                r.headers
+                    .get(&StrBytes::from_static_str(k))
+                    .cloned()
+                    .flatten()
+                    .unwrap()
+            };
+            (
+                r.offset,
+                header("weir.op"),
+                header("weir.source.offset"),
+                r.key.unwrap(),
+                r.value.unwrap(),
+                r.timestamp,
+            )
+        })
+        .collect();
+    let b = |s: &'static str| Bytes::from_static(s.as_bytes());
+    assert_eq!(
+        changes,
+        vec![
+            (0, b("+I"), b("0"), b("a"), b("1"), 10),
+            (1, b("-U"), b("1"), b("a"), b("1"), 20),
+            (2, b("+U"), b("1"), b("a"), b("2"), 20),
+        ]
+    );
+    running.shutdown().await.unwrap();
+}

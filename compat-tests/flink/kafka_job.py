@@ -7,6 +7,10 @@ python as a subprocess by test_flink.py; a local mini-cluster, parallelism 1).
                                   N rows and keep running (checkpoints commit the group
                                   offsets) until a line arrives on stdin
   kafka_job.py sink SPEC_JSON     write SPEC["rows"] with the Kafka sink (at-least-once)
+  kafka_job.py aggregate SPEC_JSON  read a debezium-json changelog (columns `category STRING,
+                                  amount BIGINT`) bounded to the latest offsets and print
+                                  every result row of SUM(amount) GROUP BY category as
+                                  "AGG <json>" with its row kind (+I, -U, +U, -D)
 
 SPEC_JSON: {"bootstrap", "topic", "jars": [paths], "format": "json"|"raw",
             "group": group id (source), "rows": [...] (sink)}
@@ -72,6 +76,28 @@ def source(spec):
                 break
 
 
+def aggregate(spec):
+    t_env = table_env(spec)
+    t_env.execute_sql(f"""
+        CREATE TABLE changes (category STRING, amount BIGINT)
+        WITH (
+          'connector' = 'kafka',
+          'topic' = '{spec["topic"]}',
+          'properties.bootstrap.servers' = '{spec["bootstrap"]}',
+          'properties.group.id' = '{spec["group"]}',
+          'scan.startup.mode' = 'earliest-offset',
+          'scan.bounded.mode' = 'latest-offset',
+          'format' = 'debezium-json'
+        )""")
+    query = "SELECT category, SUM(amount) AS total FROM changes GROUP BY category"
+    with t_env.execute_sql(query).collect() as results:
+        for row in results:
+            kind = str(row.get_row_kind())  # "+I", "-U", "+U" or "-D"
+            vals = list(row)
+            print("AGG " + json.dumps({"kind": kind, "category": vals[0], "total": vals[1]}),
+                  flush=True)
+
+
 def sql_str(s):
     return "'" + s.replace("'", "''") + "'"
 
@@ -95,5 +121,5 @@ def sink(spec):
 
 if __name__ == "__main__":
     mode, spec = sys.argv[1], json.loads(sys.argv[2])
-    {"source": source, "sink": sink}[mode](spec)
+    {"source": source, "sink": sink, "aggregate": aggregate}[mode](spec)
     print("DONE", flush=True)

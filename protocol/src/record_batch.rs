@@ -231,7 +231,7 @@ impl BatchHeader {
 }
 
 /// CRC-32C of a whole batch as it should be stored (bytes from `attributes` to the end).
-fn compute_crc(batch: &[u8]) -> u32 {
+pub(crate) fn compute_crc(batch: &[u8]) -> u32 {
     crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..])
 }
 

@@ -12,6 +12,10 @@
 //! - `{base_offset:020}.timeindex` — time index `(i64 max timestamp so far, u32 relative offset)`;
 //! - `log-start-offset` — the log start offset raised by DeleteRecords.
 //!
+//! Table topics add [`table::TableStore`], a RocksDB database per partition (in the partition
+//! directory's `table/`) holding the latest row per key, the history of every key, and the
+//! derivation of changelog records.
+//!
 //! Index files are written when a segment is rolled and on [`PartitionLog::close`]; the active
 //! segment's indexes live in memory and are rebuilt by scanning it on open.
 
@@ -25,6 +29,7 @@ mod producer_state;
 mod recovery;
 mod retention;
 mod segment;
+pub mod table;
 mod validate;
 
 pub use config::{LogConfig, TimestampType};

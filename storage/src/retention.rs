@@ -90,6 +90,12 @@ impl PartitionLog {
     /// delete closed segments per `retention.ms` / `retention.bytes` / log start offset, and
     /// with write caching fsync when `flush.ms` has elapsed. Returns the segments deleted.
     pub fn maintain(&self, now_ms: i64) -> Result<usize, StorageError> {
+        self.maintain_retaining(now_ms, i64::MAX)
+    }
+
+    /// [`PartitionLog::maintain`], but never deletes a segment holding offsets at or above
+    /// `retain_from` (a table topic keeps the log its state has not yet made durable).
+    pub fn maintain_retaining(&self, now_ms: i64, retain_from: i64) -> Result<usize, StorageError> {
         let mut inner = self.inner.lock();
         let config = inner.config.clone();
         let active = inner.active();
@@ -110,7 +116,7 @@ impl PartitionLog {
                 && now_ms.saturating_sub(seg.retention_timestamp()) > config.retention_ms;
             let over_size = config.retention_bytes >= 0
                 && total.saturating_sub(seg.size) >= config.retention_bytes as u64;
-            if !(below_start || expired || over_size) {
+            if seg.next_offset > retain_from || !(below_start || expired || over_size) {
                 break;
             }
             total -= seg.size;

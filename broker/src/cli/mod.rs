@@ -9,6 +9,7 @@
 pub mod client;
 pub mod group;
 pub mod output;
+pub mod table;
 pub mod topic;
 
 use std::fmt;
@@ -17,6 +18,7 @@ use clap::Args;
 use kafka_protocol::error::ResponseError;
 
 pub use group::GroupArgs;
+pub use table::TableArgs;
 pub use topic::TopicArgs;
 
 /// The broker address and output format shared by every admin subcommand.

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use super::Reply;
 use crate::broker::Broker;
+use crate::errors::ApiError;
 use crate::topics::{Partition, Topic};
 
 /// One requested partition, resolved once per request.
@@ -106,7 +107,13 @@ fn read_all(targets: &[TopicTarget], max_bytes: i32, version: i16) -> (FetchResp
                     // Once the response is full, later partitions only report their offsets.
                     let budget = (target.max_bytes.max(0) as usize).min(remaining);
                     if budget > 0 || total == 0 {
-                        match log.read(target.fetch_offset, budget.max(1)) {
+                        let read = match &p.table {
+                            Some(table) => table.read(log, target.fetch_offset, budget.max(1)),
+                            None => log
+                                .read(target.fetch_offset, budget.max(1))
+                                .map_err(ApiError::from),
+                        };
+                        match read {
                             Ok(read) => {
                                 let n = read.records.len();
                                 total += n;
@@ -120,7 +127,6 @@ fn read_all(targets: &[TopicTarget], max_bytes: i32, version: i16) -> (FetchResp
                             }
                             Err(e) => {
                                 any_error = true;
-                                let e = crate::errors::ApiError::from(e);
                                 data.error_code = e.code();
                             }
                         }

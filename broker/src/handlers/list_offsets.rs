@@ -21,7 +21,11 @@ fn lookup(broker: &Broker, topic: &str, partition: i32, timestamp: i64) -> ApiRe
     let log = &p.log;
     Ok(match timestamp {
         LATEST => (-1, log.log_end_offset()),
-        EARLIEST | EARLIEST_LOCAL => (-1, log.log_start_offset()),
+        EARLIEST => match &p.table {
+            Some(t) => (-1, t.earliest_offset(log.log_start_offset())?),
+            None => (-1, log.log_start_offset()),
+        },
+        EARLIEST_LOCAL => (-1, log.log_start_offset()),
         MAX_TIMESTAMP => log
             .max_timestamp()
             .map_err(ApiError::from)?

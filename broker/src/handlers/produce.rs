@@ -63,7 +63,16 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Re
                         "produce request carries no record batch",
                     ));
                 }
-                let result = partition.log.append(records, now)?;
+                if let Some(source) = &topic.changelog_of {
+                    return Err(ApiError::new(
+                        ResponseError::InvalidTopicException,
+                        format!("{name} is the read-only changelog of table topic {source}"),
+                    ));
+                }
+                let result = match &partition.table {
+                    Some(table) => table.write(&partition.log, records, now)?,
+                    None => partition.log.append(records, now)?,
+                };
                 if !result.duplicate {
                     topic.metrics.bytes_in.increment(result.bytes as u64);
                     topic
@@ -114,7 +123,15 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Re
     }
     async move {
         let mut response = response;
-        let results = join_all(waits.iter().map(|w| w.log.log.flush_to(w.offset))).await;
+        let results = join_all(waits.iter().map(|w| async {
+            w.log.log.flush_to(w.offset).await?;
+            // A table's derived changes are as durable as the write they come from.
+            match &w.log.table {
+                Some(t) => t.changelog.flush_to(t.changelog.log_end_offset() - 1).await,
+                None => Ok(()),
+            }
+        }))
+        .await;
         for (wait, result) in waits.iter().zip(results) {
             if let Err(e) = result {
                 let e = ApiError::from(e);

@@ -1,0 +1,245 @@
+//! The table lookup API on the HTTP admin listener, under `/v1/tables/{topic}/…`:
+//!
+//! - `GET  /v1/tables/{topic}/keys/{key}` — the current row (404 when absent);
+//!   `?as_of=<ms>` / `?as_of_offset=<n>` give the row as it was then.
+//! - `GET  /v1/tables/{topic}/keys/{key}/history` — every change of the key still within
+//!   the changelog's retention.
+//! - `POST /v1/tables/{topic}/lookup` with `{"keys": [..]}` — many keys at once.
+//!
+//! Keys are UTF-8 path segments (percent-encoded as usual); other keys are written
+//! `b64:<URL-safe base64 without padding>`. A key may live in any partition (clients choose
+//! partitions differently), so every partition is searched; the newest row wins.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use weir_storage::table::{Change, Row};
+
+use crate::broker::Broker;
+use crate::topics::Topic;
+
+/// The broker, once it has finished opening (the listener starts before recovery ends).
+pub type BrokerCell = Arc<OnceLock<Arc<Broker>>>;
+
+type Reply = (StatusCode, Json<Value>);
+
+fn error(status: StatusCode, message: impl Into<String>) -> Reply {
+    (status, Json(json!({ "error": message.into() })))
+}
+
+/// The routes of the table API.
+pub fn routes() -> Router<BrokerCell> {
+    Router::new()
+        .route("/v1/tables/{topic}/keys/{key}", get(lookup))
+        .route("/v1/tables/{topic}/keys/{key}/history", get(history))
+        .route("/v1/tables/{topic}/lookup", post(batch_lookup))
+}
+
+fn decode_key(key: &str) -> Result<Bytes, Reply> {
+    match key.strip_prefix("b64:") {
+        Some(encoded) => base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(encoded.trim_end_matches('='))
+            .map(Bytes::from)
+            .map_err(|e| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    format!("key {key:?} is not valid base64: {e}"),
+                )
+            }),
+        None => Ok(Bytes::copy_from_slice(key.as_bytes())),
+    }
+}
+
+fn bytes_json(name: &str, value: &Option<Bytes>) -> (String, Value) {
+    match value {
+        None => (name.to_string(), Value::Null),
+        Some(b) => match std::str::from_utf8(b) {
+            Ok(s) => (name.to_string(), Value::String(s.to_string())),
+            Err(_) => (
+                format!("{name}_base64"),
+                Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
+            ),
+        },
+    }
+}
+
+fn row_json(topic: &str, partition: i32, row: &Row) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("topic".into(), json!(topic));
+    out.insert("partition".into(), json!(partition));
+    let (k, v) = bytes_json("key", &Some(row.key.clone()));
+    out.insert(k, v);
+    let (k, v) = bytes_json("value", &row.value);
+    out.insert(k, v);
+    out.insert("offset".into(), json!(row.offset));
+    out.insert("timestamp".into(), json!(row.timestamp));
+    let headers: Vec<Value> = row
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            let (name, value) = bytes_json("value", v);
+            json!({ "key": k, name: value })
+        })
+        .collect();
+    out.insert("headers".into(), Value::Array(headers));
+    Value::Object(out)
+}
+
+fn change_json(partition: i32, c: &Change) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("op".into(), json!(c.op.as_str()));
+    out.insert("partition".into(), json!(partition));
+    out.insert("offset".into(), json!(c.source_offset));
+    out.insert("timestamp".into(), json!(c.timestamp));
+    let (k, v) = bytes_json("value", &c.value);
+    out.insert(k, v);
+    Value::Object(out)
+}
+
+fn table_topic(cell: &BrokerCell, topic: &str) -> Result<Arc<Topic>, Reply> {
+    let broker = cell.get().ok_or_else(|| {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the broker is still starting",
+        )
+    })?;
+    let t = broker
+        .topics
+        .get(topic)
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no topic {topic}")))?;
+    if t.partitions().iter().all(|p| p.table.is_none()) {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("{topic} is not a table topic (cleanup.policy does not include compact)"),
+        ));
+    }
+    Ok(t)
+}
+
+/// Query parameters of a point lookup.
+#[derive(Deserialize, Default)]
+pub struct AsOf {
+    as_of: Option<i64>,
+    as_of_offset: Option<i64>,
+}
+
+fn find(topic: &Topic, key: &[u8], as_of: &AsOf) -> Result<Option<Value>, Reply> {
+    let mut best: Option<(i32, Row)> = None;
+    for p in topic.partitions().iter() {
+        let Some(table) = &p.table else { continue };
+        let row = match (as_of.as_of, as_of.as_of_offset) {
+            (_, Some(offset)) => table.store.get_as_of_offset(key, offset),
+            (Some(ts), None) => table.store.get_as_of_timestamp(key, ts),
+            (None, None) => table.store.get(key),
+        }
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        if let Some(row) = row {
+            if best
+                .as_ref()
+                .is_none_or(|(_, b)| row.timestamp > b.timestamp)
+            {
+                best = Some((p.index, row));
+            }
+        }
+    }
+    Ok(best.map(|(p, row)| row_json(&topic.name, p, &row)))
+}
+
+async fn lookup(
+    State(cell): State<BrokerCell>,
+    Path((topic, key)): Path<(String, String)>,
+    Query(as_of): Query<AsOf>,
+) -> Reply {
+    let result = (|| {
+        let t = table_topic(&cell, &topic)?;
+        let key = decode_key(&key)?;
+        find(&t, &key, &as_of)?.ok_or_else(|| error(StatusCode::NOT_FOUND, "key not found"))
+    })();
+    match result {
+        Ok(row) => (StatusCode::OK, Json(row)),
+        Err(reply) => reply,
+    }
+}
+
+async fn history(
+    State(cell): State<BrokerCell>,
+    Path((topic, key)): Path<(String, String)>,
+) -> Reply {
+    let result = (|| {
+        let t = table_topic(&cell, &topic)?;
+        let raw = decode_key(&key)?;
+        let mut changes = Vec::new();
+        for p in t.partitions().iter() {
+            let Some(table) = &p.table else { continue };
+            for c in table
+                .history(&raw)
+                .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+            {
+                changes.push((
+                    c.timestamp,
+                    p.index,
+                    c.source_offset,
+                    change_json(p.index, &c),
+                ));
+            }
+        }
+        changes.sort_by_key(|(ts, p, off, _)| (*ts, *p, *off));
+        let (k, v) = bytes_json("key", &Some(raw));
+        let mut out = serde_json::Map::new();
+        out.insert(k, v);
+        out.insert(
+            "changes".into(),
+            Value::Array(changes.into_iter().map(|(_, _, _, c)| c).collect()),
+        );
+        Ok(Value::Object(out))
+    })();
+    match result {
+        Ok(v) => (StatusCode::OK, Json(v)),
+        Err(reply) => reply,
+    }
+}
+
+/// Body of a batch lookup.
+#[derive(Deserialize)]
+pub struct BatchLookup {
+    keys: Vec<String>,
+    as_of: Option<i64>,
+    as_of_offset: Option<i64>,
+}
+
+async fn batch_lookup(
+    State(cell): State<BrokerCell>,
+    Path(topic): Path<String>,
+    Json(body): Json<BatchLookup>,
+) -> Reply {
+    let result = (|| {
+        let t = table_topic(&cell, &topic)?;
+        let as_of = AsOf {
+            as_of: body.as_of,
+            as_of_offset: body.as_of_offset,
+        };
+        let mut results = Vec::with_capacity(body.keys.len());
+        for key in &body.keys {
+            let raw = decode_key(key)?;
+            results.push(match find(&t, &raw, &as_of)? {
+                Some(mut row) => {
+                    row["found"] = json!(true);
+                    row
+                }
+                None => json!({ "key": key, "found": false }),
+            });
+        }
+        Ok(json!({ "results": results }))
+    })();
+    match result {
+        Ok(v) => (StatusCode::OK, Json(v)),
+        Err(reply) => reply,
+    }
+}

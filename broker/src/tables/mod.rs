@@ -1,0 +1,370 @@
+//! Table topics on the broker side: a partition of a `cleanup.policy=compact` topic owns a
+//! [`TableStore`] (latest row per key, history, derived changes) and the log of its changelog
+//! partition (`T.changelog`). This module validates and applies produced batches, renders
+//! changes as changelog records, serves compacted reads, and recovers the three so they agree.
+
+mod changelog;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
+use weir_protocol::record_batch::split_batches;
+use weir_protocol::records::encode_batch;
+use weir_storage::table::{parse_batch, Change, Row, TableError, TableStore};
+use weir_storage::{AppendResult, LogConfig, PartitionLog, ReadResult};
+
+use crate::errors::{ApiError, ApiResult};
+use crate::topic_config::{ChangelogFormat, TableSettings};
+
+use changelog::encode_changes;
+
+/// The table side of one partition of a table topic.
+pub struct TablePartition {
+    /// Latest state, history and derived changes.
+    pub store: TableStore,
+    /// The changelog partition's log (`T.changelog`, same partition index).
+    pub changelog: Arc<PartitionLog>,
+    settings: parking_lot::Mutex<TableSettings>,
+    /// Held across "append to the source log, then apply": the store applies strictly in
+    /// offset order, so concurrent producers must not interleave the two steps.
+    write_order: parking_lot::Mutex<()>,
+    /// Wall-clock time of the last store flush (drives the flush cadence).
+    last_flush_ms: std::sync::atomic::AtomicI64,
+}
+
+/// How often a table's memtables are flushed when it has unflushed writes, so that the log
+/// below the flushed point may be deleted by retention (until then it is kept for replay).
+const FLUSH_INTERVAL_MS: i64 = 10_000;
+
+/// Rows per record batch in compacted reads.
+const ROWS_PER_BATCH: usize = 500;
+
+/// Metric handles of one table partition (labels topic, partition).
+pub struct TableGauges {
+    /// `weir_table_rows`: live keys.
+    pub rows: metrics::Gauge,
+    /// `weir_table_changelog_lag_records`: records of the topic's log whose changes are not
+    /// yet derived (0 except while a restart replays the log).
+    pub changelog_lag: metrics::Gauge,
+    /// `weir_table_unflushed_records`: applied records only in RocksDB's memtables, which
+    /// the log keeps for replay until the next flush.
+    pub unflushed_records: metrics::Gauge,
+    /// `weir_table_memtable_bytes`.
+    pub memtable_bytes: metrics::Gauge,
+    /// `weir_table_pending_compaction_bytes`.
+    pub pending_compaction_bytes: metrics::Gauge,
+    /// `weir_table_sst_bytes`: RocksDB's files on disk.
+    pub sst_bytes: metrics::Gauge,
+}
+
+impl TableGauges {
+    /// Registers the gauges of `topic`/`partition`.
+    pub fn new(topic: &str, partition: i32) -> TableGauges {
+        let labels = [
+            ("topic", topic.to_string()),
+            ("partition", partition.to_string()),
+        ];
+        TableGauges {
+            rows: metrics::gauge!("weir_table_rows", &labels),
+            changelog_lag: metrics::gauge!("weir_table_changelog_lag_records", &labels),
+            unflushed_records: metrics::gauge!("weir_table_unflushed_records", &labels),
+            sst_bytes: metrics::gauge!("weir_table_sst_bytes", &labels),
+            memtable_bytes: metrics::gauge!("weir_table_memtable_bytes", &labels),
+            pending_compaction_bytes: metrics::gauge!(
+                "weir_table_pending_compaction_bytes",
+                &labels
+            ),
+        }
+    }
+}
+
+/// The records of one produced batch, parsed; offsets are those the client sent (usually
+/// relative to 0) until [`TablePartition::apply`] rebases them on the assigned offsets.
+pub struct ParsedBatch {
+    base_offset: i64,
+    records: Vec<Row>,
+}
+
+fn table_error(e: TableError) -> ApiError {
+    match e {
+        TableError::MissingKey { offset } => ApiError::new(
+            ResponseError::InvalidRecord,
+            format!("table topics require a key on every record; the record at offset delta {offset} has none"),
+        ),
+        TableError::Records(e) => ApiError::new(ResponseError::CorruptMessage, e.to_string()),
+        other => {
+            tracing::error!(error = %other, "table store failure");
+            ApiError::new(ResponseError::KafkaStorageError, other.to_string())
+        }
+    }
+}
+
+fn corrupt(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(ResponseError::CorruptMessage, e.to_string())
+}
+
+impl TablePartition {
+    /// Opens the store and the changelog log, then brings both level with `source`.
+    pub fn open(
+        table_dir: &Path,
+        changelog_dir: &Path,
+        changelog_config: LogConfig,
+        source: &PartitionLog,
+        settings: TableSettings,
+    ) -> ApiResult<TablePartition> {
+        let store = TableStore::open(table_dir).map_err(table_error)?;
+        let changelog = Arc::new(PartitionLog::open(changelog_dir, changelog_config)?);
+        let table = TablePartition {
+            store,
+            changelog,
+            settings: parking_lot::Mutex::new(settings),
+            write_order: parking_lot::Mutex::new(()),
+            last_flush_ms: std::sync::atomic::AtomicI64::new(crate::handlers::now_ms()),
+        };
+        table.recover(source)?;
+        Ok(table)
+    }
+
+    /// Updates the format and tombstone retention after an AlterConfigs.
+    pub fn set_settings(&self, settings: TableSettings) {
+        *self.settings.lock() = settings;
+    }
+
+    /// Parses and validates every batch of a produce request before anything is stored:
+    /// every record needs a key; with `debezium-json` every non-null value must be a JSON object.
+    pub fn validate(&self, records: &[u8]) -> ApiResult<Vec<ParsedBatch>> {
+        let format = self.settings.lock().format;
+        let mut parsed = Vec::new();
+        for item in split_batches(records) {
+            let (header, range) = item.map_err(corrupt)?;
+            let batch_records = parse_batch(&records[range]).map_err(|e| match e {
+                TableError::MissingKey { offset } => table_error(TableError::MissingKey {
+                    offset: offset - header.base_offset,
+                }),
+                other => table_error(other),
+            })?;
+            if format == ChangelogFormat::DebeziumJson {
+                if let Some(r) = batch_records.iter().find(|r| {
+                    r.value.as_ref().is_some_and(|v| {
+                        serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(v)
+                            .is_err()
+                    })
+                }) {
+                    return Err(ApiError::new(
+                        ResponseError::InvalidRecord,
+                        format!(
+                            "table.changelog.format=debezium-json requires JSON object values; the record at offset delta {} is not one",
+                            r.offset - header.base_offset
+                        ),
+                    ));
+                }
+            }
+            parsed.push(ParsedBatch {
+                base_offset: header.base_offset,
+                records: batch_records,
+            });
+        }
+        Ok(parsed)
+    }
+
+    /// The produce path of a table partition: validate everything, append to the source log,
+    /// then apply to the state (appending the derived changes to the changelog first).
+    pub fn write(
+        &self,
+        source: &PartitionLog,
+        records: &[u8],
+        now_ms: i64,
+    ) -> ApiResult<AppendResult> {
+        let parsed = self.validate(records)?;
+        let _order = self.write_order.lock();
+        let result = source.append(records, now_ms)?;
+        if !result.duplicate {
+            let mut next_base = result.base_offset;
+            let mut rows = Vec::new();
+            for batch in parsed {
+                let shift = next_base - batch.base_offset;
+                let mut last = next_base - 1;
+                for mut r in batch.records {
+                    r.offset += shift;
+                    last = last.max(r.offset);
+                    rows.push(r);
+                }
+                next_base = last + 1;
+            }
+            self.apply(&rows, -1, now_ms)?;
+        }
+        Ok(result)
+    }
+
+    /// Applies rows of the source log: derives the changes, appends those with a source
+    /// offset above `changelog_has` to the changelog, then commits the state. The changelog
+    /// is written first so a crash can lose state (replayed from the log) but never changes.
+    fn apply(&self, rows: &[Row], changelog_has: i64, now_ms: i64) -> ApiResult<()> {
+        let prepared = self.store.prepare(rows).map_err(table_error)?;
+        let changes: Vec<&Change> = prepared
+            .changes()
+            .iter()
+            .filter(|c| c.source_offset > changelog_has)
+            .collect();
+        if !changes.is_empty() {
+            let format = self.settings.lock().format;
+            let batch = encode_changes(&changes, format)?;
+            self.changelog.append(&batch, now_ms)?;
+        }
+        prepared.commit().map_err(table_error)?;
+        Ok(())
+    }
+
+    /// Replays the source log from the last applied offset (state lost in a crash), adding
+    /// to the changelog only the changes it does not have yet.
+    fn recover(&self, source: &PartitionLog) -> ApiResult<()> {
+        let now = crate::handlers::now_ms();
+        let changelog_has = changelog::last_source_offset(&self.changelog)?;
+        let mut offset = (self.store.applied_offset() + 1).max(source.log_start_offset());
+        let end = source.log_end_offset();
+        let mut replayed = 0usize;
+        while offset < end {
+            let read = source.read(offset, 1 << 20)?;
+            if read.records.is_empty() {
+                break;
+            }
+            let mut rows = Vec::new();
+            let mut next = offset;
+            for item in split_batches(&read.records) {
+                let (header, range) = item.map_err(corrupt)?;
+                next = next.max(header.last_offset() + 1);
+                rows.extend(
+                    parse_batch(&read.records[range])
+                        .map_err(table_error)?
+                        .into_iter()
+                        .filter(|r| r.offset >= offset),
+                );
+            }
+            replayed += rows.len();
+            self.apply(&rows, changelog_has, now)?;
+            offset = next;
+        }
+        if replayed > 0 {
+            tracing::info!(
+                records = replayed,
+                changelog_had = changelog_has,
+                "table state replayed from the log"
+            );
+        }
+        Ok(())
+    }
+
+    /// Periodic work: tombstones older than `delete.retention.ms` leave compacted reads; the
+    /// store is flushed every [`FLUSH_INTERVAL_MS`] while it has unflushed writes; the table
+    /// gauges are updated. Returns the offset below which the source log may be deleted.
+    pub fn maintain(
+        &self,
+        source: &PartitionLog,
+        now_ms: i64,
+        gauges: &TableGauges,
+    ) -> ApiResult<i64> {
+        let settings = *self.settings.lock();
+        self.store
+            .purge_tombstones(now_ms.saturating_sub(settings.delete_retention_ms))
+            .map_err(table_error)?;
+        let last_flush = self
+            .last_flush_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if self.store.applied_offset() > self.store.durable_applied_offset()
+            && now_ms.saturating_sub(last_flush) >= FLUSH_INTERVAL_MS
+        {
+            self.store.flush().map_err(table_error)?;
+            self.last_flush_ms
+                .store(now_ms, std::sync::atomic::Ordering::Relaxed);
+        }
+        let stats = self.store.stats();
+        gauges.rows.set(self.store.live_rows() as f64);
+        let applied = self.store.applied_offset();
+        gauges
+            .changelog_lag
+            .set((source.log_end_offset() - 1 - applied).max(0) as f64);
+        gauges
+            .unflushed_records
+            .set((applied - self.store.durable_applied_offset()).max(0) as f64);
+        gauges.sst_bytes.set(stats.sst_bytes as f64);
+        gauges.memtable_bytes.set(stats.memtable_bytes as f64);
+        gauges
+            .pending_compaction_bytes
+            .set(stats.pending_compaction_bytes as f64);
+        Ok(self.store.durable_applied_offset() + 1)
+    }
+
+    /// Every change of `key` still within the changelog's retention, oldest first.
+    pub fn history(&self, key: &[u8]) -> ApiResult<Vec<Change>> {
+        let floor = changelog::first_retained_source_offset(&self.changelog)?;
+        let mut changes = self.store.history(key).map_err(table_error)?;
+        changes.retain(|c| c.source_offset >= floor);
+        Ok(changes)
+    }
+
+    /// Flushes the store (clean shutdown).
+    pub fn close(&self) -> ApiResult<()> {
+        self.store.flush().map_err(table_error)
+    }
+
+    /// The oldest offset a consumer can read: the oldest row kept below the log start, or
+    /// the log start itself.
+    pub fn earliest_offset(&self, log_start: i64) -> ApiResult<i64> {
+        let first = self
+            .store
+            .rows_between(0, log_start, 1)
+            .map_err(table_error)?;
+        Ok(first.first().map_or(log_start, |r| r.offset))
+    }
+
+    /// A fetch of the topic: below the log start, the latest record of every key whose latest
+    /// record lies there (Kafka's compacted-topic contract); from the log start on, the log.
+    /// The result's `log_start_offset` is the earliest offset a consumer can read.
+    pub fn read(&self, log: &PartitionLog, offset: i64, max_bytes: usize) -> ApiResult<ReadResult> {
+        let log_start = log.log_start_offset();
+        let earliest = self.earliest_offset(log_start)?;
+        let mut read = if (0..log_start).contains(&offset) {
+            let compacted = self.read_compacted(offset, log_start, max_bytes)?;
+            if compacted.is_empty() {
+                log.read(log_start, max_bytes)?
+            } else {
+                ReadResult {
+                    records: compacted,
+                    high_watermark: log.log_end_offset(),
+                    log_start_offset: earliest,
+                }
+            }
+        } else {
+            log.read(offset, max_bytes)?
+        };
+        read.log_start_offset = earliest;
+        Ok(read)
+    }
+
+    /// Rows with offsets in `[from, until)` as uncompressed record batches with their original
+    /// offsets, timestamps and headers; at least one batch, then up to about `max_bytes`.
+    fn read_compacted(&self, from: i64, until: i64, max_bytes: usize) -> ApiResult<Bytes> {
+        let mut out = BytesMut::new();
+        let mut next = from;
+        while next < until {
+            let rows = self
+                .store
+                .rows_between(next, until, ROWS_PER_BATCH)
+                .map_err(table_error)?;
+            let Some(last) = rows.last() else { break };
+            next = last.offset + 1;
+            let records: Vec<_> = rows.iter().map(Row::to_log_record).collect();
+            let before = out.len();
+            encode_batch(&mut out, &records);
+            if out.len() >= max_bytes {
+                if before > 0 {
+                    out.truncate(before);
+                }
+                break;
+            }
+        }
+        Ok(out.freeze())
+    }
+}

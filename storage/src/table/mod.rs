@@ -1,0 +1,127 @@
+//! The table store of one table-topic partition (`cleanup.policy=compact`): the latest row per
+//! primary key in RocksDB, every change of every key (for as-of lookups and history), the
+//! rows in offset order (for compacted reads), and the derivation of changelog records.
+//!
+//! The store is a materialised view of the partition's log: it records the last source offset
+//! it applied, and after a crash the broker replays the log from there. That is why RocksDB's
+//! write-ahead log is off (the partition log already is one) and why every apply is a single
+//! atomic `WriteBatch` flushed atomically across column families.
+
+mod layout;
+mod store;
+
+use bytes::Bytes;
+use weir_protocol::records::{decode_batch, LogRecord, RecordError};
+
+pub use store::{PreparedApply, TableStats, TableStore};
+
+/// One record of a table topic, or the stored row of a key: the key is always present; a
+/// `None` value is a tombstone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// Offset of the record in the topic's log.
+    pub offset: i64,
+    /// The record's timestamp.
+    pub timestamp: i64,
+    /// Primary key.
+    pub key: Bytes,
+    /// Row value; `None` for a delete.
+    pub value: Option<Bytes>,
+    /// Record headers as produced (order and repeats kept).
+    pub headers: Vec<(String, Option<Bytes>)>,
+}
+
+impl Row {
+    /// The row as a Kafka record, for compacted reads.
+    pub fn to_log_record(&self) -> LogRecord {
+        LogRecord {
+            offset: self.offset,
+            timestamp: self.timestamp,
+            key: Some(self.key.clone()),
+            value: self.value.clone(),
+            headers: self.headers.clone(),
+        }
+    }
+}
+
+/// The kind of a change record, as Fluss and Flink name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeOp {
+    /// `+I`: a key that was absent now has a value.
+    Insert,
+    /// `-U`: the old image of an updated key.
+    UpdateBefore,
+    /// `+U`: the new image of an updated key.
+    UpdateAfter,
+    /// `-D`: the old image of a deleted key.
+    Delete,
+}
+
+impl ChangeOp {
+    /// `+I`, `-U`, `+U` or `-D`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeOp::Insert => "+I",
+            ChangeOp::UpdateBefore => "-U",
+            ChangeOp::UpdateAfter => "+U",
+            ChangeOp::Delete => "-D",
+        }
+    }
+}
+
+/// One change derived from a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// What happened.
+    pub op: ChangeOp,
+    /// Offset of the write in the topic's log.
+    pub source_offset: i64,
+    /// Timestamp of the write.
+    pub timestamp: i64,
+    /// Primary key.
+    pub key: Bytes,
+    /// The row image: the old one for `-U`/`-D`, the new one for `+I`/`+U`.
+    pub value: Option<Bytes>,
+}
+
+/// Why a table operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    /// A record of a table topic has no key.
+    #[error("record at offset {offset} has no key; table topics require a key on every record")]
+    MissingKey {
+        /// Offset (or offset delta, before the log assigned offsets) of the record.
+        offset: i64,
+    },
+    /// The records of a batch could not be read.
+    #[error("unreadable record batch: {0}")]
+    Records(#[from] RecordError),
+    /// RocksDB failed.
+    #[error("table store: {0}")]
+    Rocks(#[from] rocksdb::Error),
+    /// A stored value does not decode (corruption or a format change).
+    #[error("table store holds a malformed {what}: {reason}")]
+    Corrupt {
+        /// Which kind of entry.
+        what: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Decodes the records of one batch as table rows; fails on the first record without a key.
+pub fn parse_batch(batch: &[u8]) -> Result<Vec<Row>, TableError> {
+    decode_batch(batch)?
+        .into_iter()
+        .map(|r| {
+            let key = r.key.ok_or(TableError::MissingKey { offset: r.offset })?;
+            Ok(Row {
+                offset: r.offset,
+                timestamp: r.timestamp,
+                key,
+                value: r.value,
+                headers: r.headers,
+            })
+        })
+        .collect()
+}
