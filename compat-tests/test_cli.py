@@ -74,7 +74,7 @@ def test_topic_create_list_describe_alter_delete(broker):
     assert out(broker, "topic", "list") == "TOPIC  PARTITIONS\n"
     assert out(broker, "topic", "create", "cli-orders", "--partitions", "3",
                "--config", "retention.ms=86400000",
-               "--config", "cleanup.policy=compact,delete") == \
+               "--config", "cleanup.policy=delete") == \
         "Created topic cli-orders with 3 partitions.\n"
     # Without --partitions the broker's num.partitions (1) applies.
     assert out(broker, "topic", "create", "cli-a") == "Created topic cli-a with 1 partition.\n"
@@ -90,7 +90,7 @@ def test_topic_create_list_describe_alter_delete(broker):
         "Topic: cli-orders\n"
         f"Topic ID: {ids['cli-orders']}\n"
         "Partitions: 3\n"
-        "Configs: cleanup.policy=compact,delete, retention.ms=86400000\n"
+        "Configs: cleanup.policy=delete, retention.ms=86400000\n"
         "\n"
         "PARTITION  LEADER  LOG START OFFSET  LOG END OFFSET\n"
         "0          1       0                 5\n"

@@ -19,14 +19,16 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 step "installing test dependencies"
 bash scripts/install-test-deps.sh
 
+# Build every target (tests included) so `cargo test` reuses these units: building only the
+# binaries resolves features without the dev-dependencies, which rebuilds RocksDB (minutes).
 step "cargo build"
-cargo build -j2 --bins
+cargo build -j2 --workspace --all-targets
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy"
-cargo clippy -j2 --all-targets -- -D warnings
+cargo clippy -j2 --workspace --all-targets -- -D warnings
 
 step "cargo test"
 cargo test -j2 --workspace
