@@ -389,17 +389,21 @@ async fn table_topics_refuse_keyless_records_and_writes_to_their_changelog() {
             ])]);
     assert_eq!(client.call(request, 7).await.topics[0].error_code, 0);
 
-    let mut keyless = record(1, "", "v", 10);
-    keyless.key = None;
+    // One batch: a keyed record, then a keyless one.
+    let log_record = |offset: i64, key: Option<&'static str>| weir_protocol::records::LogRecord {
+        offset,
+        timestamp: 10,
+        key: key.map(|k| Bytes::from_static(k.as_bytes())),
+        value: Some(Bytes::from_static(b"v")),
+        headers: Vec::new(),
+    };
+    let mut one_batch = BytesMut::new();
+    weir_protocol::records::encode_batch(
+        &mut one_batch,
+        &[log_record(0, Some("a")), log_record(1, None)],
+    );
     let r = client
-        .call(
-            produce_request(
-                "users",
-                -1,
-                batch(&[record(0, "a", "1", 10), keyless], Compression::Lz4),
-            ),
-            9,
-        )
+        .call(produce_request("users", -1, one_batch.freeze()), 9)
         .await;
     let p = &r.responses[0].partition_responses[0];
     assert_eq!(p.error_code, 87, "INVALID_RECORD");

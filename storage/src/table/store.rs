@@ -308,8 +308,7 @@ impl TableStore {
         let last = self
             .history_entries(key)?
             .into_iter()
-            .filter(|(_, row)| row.timestamp <= ts)
-            .next_back();
+            .rfind(|(_, row)| row.timestamp <= ts);
         Ok(last.and_then(|(kind, row)| (kind != HistoryKind::Delete).then_some(row)))
     }
 
