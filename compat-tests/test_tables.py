@@ -102,6 +102,21 @@ def test_audit_trail_changelog_as_of_and_history(broker):
     assert changelog(bs, topic, 1) == []
     # Changelog offsets are its own, contiguous from 0.
     assert [m.offset() for m in consume(bs, f"{topic}.changelog", 2)] == list(range(9))
+    # A group consumer subscribed to the changelog gets every change and commits.
+    group = unique_topic("audit-group")
+    c = consumer(bs, {"group.id": group, "enable.partition.eof": False,
+                      "enable.auto.offset.store": True})
+    c.subscribe([f"{topic}.changelog"])
+    got, deadline = [], time.monotonic() + 60
+    while len(got) < 10 and time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is not None and m.error() is None:
+            got.append((m.partition(), m.offset(), dict(m.headers())["weir.op"].decode()))
+    c.commit(asynchronous=False)
+    committed = c.committed([TopicPartition(f"{topic}.changelog", p) for p in range(3)], timeout=10)
+    c.close()
+    assert sorted(got) == sorted([(0, 0, "+I")] + [(2, i, w[0]) for i, w in enumerate(want)])
+    assert [tp.offset for tp in committed] == [1, -1001, 9]
 
     base = f"{broker.http}/v1/tables/{topic}/keys"
     status, row = http_json(f"{base}/123?as_of={decision_ts}")
