@@ -13,7 +13,7 @@
 # Usage: scripts/bench-table.sh
 # Environment:
 #   BENCH_KEYS=1000000 BENCH_ROWS=2000000 BENCH_VALUE_BYTES=1024 BENCH_PARTITIONS=2
-#   BENCH_BATCH=1000 (records per produce request)  BENCH_LOOKUP_SECS=20
+#   BENCH_BATCH=200 (records per produce request; a batch must fit max.message.bytes)  BENCH_LOOKUP_SECS=20
 #   BENCH_DIR=$TMPDIR  parent of the scratch directory;  BENCH_KEEP=0 (1 keeps it)
 #   WEIR_BIN  use this broker binary;  CARGO_TARGET_DIR honoured by the release build
 set -euo pipefail
@@ -24,7 +24,7 @@ BENCH_KEYS="${BENCH_KEYS:-1000000}"
 BENCH_ROWS="${BENCH_ROWS:-2000000}"
 BENCH_VALUE_BYTES="${BENCH_VALUE_BYTES:-1024}"
 BENCH_PARTITIONS="${BENCH_PARTITIONS:-2}"
-BENCH_BATCH="${BENCH_BATCH:-1000}"
+BENCH_BATCH="${BENCH_BATCH:-200}"
 BENCH_LOOKUP_SECS="${BENCH_LOOKUP_SECS:-20}"
 BENCH_KEEP="${BENCH_KEEP:-0}"
 TOPIC=bench-table

@@ -42,8 +42,8 @@ struct Args {
     /// Value size in bytes.
     #[arg(long, default_value_t = 1024)]
     value_bytes: usize,
-    /// Records per produce request.
-    #[arg(long, default_value_t = 1000)]
+    /// Records per produce request (one batch; must fit the topic's max.message.bytes).
+    #[arg(long, default_value_t = 200)]
     batch: usize,
     /// Duration of phase 2.
     #[arg(long, default_value_t = 20)]
@@ -151,7 +151,8 @@ fn lookups(args: &Args, stop: &AtomicBool) -> Result<Vec<Duration>> {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        let k = state % args.keys;
+        // Only keys phase 1 wrote exist.
+        let k = state % args.keys.min(args.rows.max(1));
         let url = format!("http://{}/v1/tables/{}/keys/k{k:07}", args.http, args.topic);
         let started = Instant::now();
         let mut response = agent.get(&url).call().context("lookup")?;
