@@ -188,8 +188,7 @@ async fn housekeeping(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) 
                     // A table's log is kept from the first offset its state has not flushed.
                     let retain_from = match &p.table {
                         Some(table) => {
-                            let gauges = crate::tables::TableGauges::new(&topic.name, p.index);
-                            table.maintain(&p.log, now, &gauges).unwrap_or_else(|e| {
+                            table.maintain(&p.log, now).unwrap_or_else(|e| {
                                 tracing::error!(topic = %topic.name, partition = p.index, error = %e, "table housekeeping failed");
                                 table.store.durable_applied_offset() + 1
                             })

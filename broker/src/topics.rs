@@ -272,6 +272,8 @@ impl TopicRegistry {
     ) -> ApiResult<TablePartition> {
         let changelog_config = topic_config::log_config(&BTreeMap::new(), &self.broker);
         TablePartition::open(
+            topic,
+            index,
             &self.partition_dir(topic, index).join("table"),
             &self.changelog_dir(topic, index),
             changelog_config,

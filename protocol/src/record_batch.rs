@@ -147,6 +147,18 @@ fn be_i64(b: &[u8], at: usize) -> i64 {
 }
 
 impl BatchHeader {
+    /// [`BatchHeader::parse`], and checks that `buf` holds the whole batch.
+    pub fn parse_complete(buf: &[u8]) -> Result<BatchHeader, BatchError> {
+        let header = BatchHeader::parse(buf)?;
+        if buf.len() < header.total_size() {
+            return Err(BatchError::Truncated {
+                needed: header.total_size(),
+                available: buf.len(),
+            });
+        }
+        Ok(header)
+    }
+
     /// Parses the 61-byte header at the start of `buf` (which may hold more). Checks the magic
     /// byte and the minimum length; does not check that the whole batch is present or the CRC.
     pub fn parse(buf: &[u8]) -> Result<BatchHeader, BatchError> {
@@ -238,14 +250,8 @@ pub(crate) fn compute_crc(batch: &[u8]) -> u32 {
 /// Checks the batch at the start of `batch` is complete and its CRC-32C matches. `batch` may
 /// hold more bytes than the batch; only `total_size()` bytes are checked.
 pub fn verify_crc(batch: &[u8]) -> Result<(), BatchError> {
-    let header = BatchHeader::parse(batch)?;
+    let header = BatchHeader::parse_complete(batch)?;
     let size = header.total_size();
-    if batch.len() < size {
-        return Err(BatchError::Truncated {
-            needed: size,
-            available: batch.len(),
-        });
-    }
     let actual = compute_crc(&batch[..size]);
     if actual != header.crc {
         return Err(BatchError::CorruptCrc {

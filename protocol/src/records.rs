@@ -52,15 +52,8 @@ pub enum RecordError {
 /// Decodes every record of the single batch at the start of `batch`. Control batches yield no
 /// records (they carry transaction markers, not data).
 pub fn decode_batch(batch: &[u8]) -> Result<Vec<LogRecord>, RecordError> {
-    let header = BatchHeader::parse(batch)?;
+    let header = BatchHeader::parse_complete(batch)?;
     let end = header.total_size();
-    if batch.len() < end {
-        return Err(BatchError::Truncated {
-            needed: end,
-            available: batch.len(),
-        }
-        .into());
-    }
     if header.attributes & CONTROL_BIT != 0 {
         return Ok(Vec::new());
     }

@@ -32,6 +32,7 @@ pub struct TablePartition {
     write_order: parking_lot::Mutex<()>,
     /// Wall-clock time of the last store flush (drives the flush cadence).
     last_flush_ms: std::sync::atomic::AtomicI64,
+    gauges: TableGauges,
 }
 
 /// How often a table's memtables are flushed when it has unflushed writes, so that the log
@@ -42,7 +43,7 @@ const FLUSH_INTERVAL_MS: i64 = 10_000;
 const ROWS_PER_BATCH: usize = 500;
 
 /// Metric handles of one table partition (labels topic, partition).
-pub struct TableGauges {
+struct TableGauges {
     /// `weir_table_rows`: live keys.
     pub rows: metrics::Gauge,
     /// `weir_table_changelog_lag_records`: records of the topic's log whose changes are not
@@ -61,7 +62,7 @@ pub struct TableGauges {
 
 impl TableGauges {
     /// Registers the gauges of `topic`/`partition`.
-    pub fn new(topic: &str, partition: i32) -> TableGauges {
+    fn new(topic: &str, partition: i32) -> TableGauges {
         let labels = [
             ("topic", topic.to_string()),
             ("partition", partition.to_string()),
@@ -106,8 +107,11 @@ fn corrupt(e: impl std::fmt::Display) -> ApiError {
 }
 
 impl TablePartition {
-    /// Opens the store and the changelog log, then brings both level with `source`.
+    /// Opens the store and the changelog log of partition `partition` of `topic`, then brings
+    /// both level with `source`.
     pub fn open(
+        topic: &str,
+        partition: i32,
         table_dir: &Path,
         changelog_dir: &Path,
         changelog_config: LogConfig,
@@ -122,6 +126,7 @@ impl TablePartition {
             settings: parking_lot::Mutex::new(settings),
             write_order: parking_lot::Mutex::new(()),
             last_flush_ms: std::sync::atomic::AtomicI64::new(crate::handlers::now_ms()),
+            gauges: TableGauges::new(topic, partition),
         };
         table.recover(source)?;
         Ok(table)
@@ -259,12 +264,8 @@ impl TablePartition {
     /// Periodic work: tombstones older than `delete.retention.ms` leave compacted reads; the
     /// store is flushed every [`FLUSH_INTERVAL_MS`] while it has unflushed writes; the table
     /// gauges are updated. Returns the offset below which the source log may be deleted.
-    pub fn maintain(
-        &self,
-        source: &PartitionLog,
-        now_ms: i64,
-        gauges: &TableGauges,
-    ) -> ApiResult<i64> {
+    pub fn maintain(&self, source: &PartitionLog, now_ms: i64) -> ApiResult<i64> {
+        let gauges = &self.gauges;
         let settings = *self.settings.lock();
         self.store
             .purge_tombstones(now_ms.saturating_sub(settings.delete_retention_ms))
