@@ -43,7 +43,11 @@ def test_roundtrip_exact(broker, codec, idempotent):
         batches = read_batches(broker.active_segment(topic, 0))
         stored = {b.codec for b in batches}
         # librdkafka enables LZ4 only if FindCoordinator is advertised (rdkafka_feature.c).
-        assert batches and stored == {CODECS[codec]}, stored
+        assert batches and CODECS[codec] in stored and stored <= {0, CODECS[codec]}, stored
+        # librdkafka sends a batch uncompressed when compressing does not make it smaller
+        # (rdkafka_msgset_writer.c), which happens only to a batch of a few small records.
+        plain = sum(b.last_offset_delta + 1 for b in batches if b.codec == 0)
+        assert plain <= N // 100, [b for b in batches if b.codec == 0]
 
 
 def test_multi_partition_keys_stay_put(broker):
