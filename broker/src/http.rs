@@ -1,6 +1,6 @@
 //! The HTTP admin listener: `GET /metrics` (Prometheus text), `GET /health` (the process is
 //! up), `GET /ready` (the broker has recovered its data and accepts Kafka connections), and
-//! the table lookup API (`crate::http_tables`).
+//! the table lookup API (`crate::http_tables`) and the storage view (`crate::http_storage`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -34,7 +34,8 @@ pub async fn serve(
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(readiness))
         .with_state(AppState { prometheus, ready })
-        .merge(crate::http_tables::routes().with_state(broker));
+        .merge(crate::http_tables::routes().with_state(broker.clone()))
+        .merge(crate::http_storage::routes().with_state(broker));
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.changed().await;

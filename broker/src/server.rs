@@ -68,6 +68,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Running> {
     let kafka_addr = listener.local_addr()?;
     let _ = broker_cell.set(broker.clone());
     let maintenance = tokio::spawn(housekeeping(broker.clone(), shutdown_rx.clone()));
+    let tiering = tokio::spawn(broker.tiering.clone().run(shutdown_rx.clone()));
     let group_timers = tokio::spawn(crate::groups::run_timers(
         broker.groups.clone(),
         shutdown_rx.clone(),
@@ -78,6 +79,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Running> {
         advertised = %format!("{}:{}", broker.config.advertised_host, broker.config.advertised_port),
         http = %http_addr,
         data_dir = %broker.config.data_dir.display(),
+        object_store = %broker.config.object_store,
         cluster_id = %broker.cluster_id,
         "weir is serving"
     );
@@ -85,6 +87,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Running> {
         accept_loop(broker.clone(), listener, shutdown_rx).await;
         ready.store(false, Ordering::SeqCst);
         let _ = maintenance.await;
+        let _ = tiering.await;
         let _ = group_timers.await;
         let _ = http_task.await;
         tokio::task::spawn_blocking(move || broker.topics.close_all()).await?;
@@ -186,7 +189,7 @@ async fn housekeeping(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) 
             for topic in b.topics.list() {
                 for p in topic.partitions().iter() {
                     // A table's log is kept from the first offset its state has not flushed.
-                    let retain_from = match &p.table {
+                    let table_floor = match &p.table {
                         Some(table) => {
                             table.maintain(&p.log, now).unwrap_or_else(|e| {
                                 tracing::error!(topic = %topic.name, partition = p.index, error = %e, "table housekeeping failed");
@@ -195,6 +198,8 @@ async fn housekeeping(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) 
                         }
                         None => i64::MAX,
                     };
+                    // A tiered log keeps what is not uploaded yet.
+                    let retain_from = table_floor.min(p.tiered.retain_local_from());
                     match p.log.maintain_retaining(now, retain_from) {
                         Ok(0) => {}
                         Ok(n) => {

@@ -180,6 +180,30 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         validate: |v| int_at_least(0)(v),
     },
     ConfigDef {
+        name: "remote.storage.enable",
+        kind: ConfigType::Boolean,
+        doc: "Tier closed segments to the object store; consumers read them back transparently",
+        default: |b| b.remote_storage_enable.to_string(),
+        broker_override: |b| !b.remote_storage_enable,
+        validate: boolean,
+    },
+    ConfigDef {
+        name: "local.retention.ms",
+        kind: ConfigType::Long,
+        doc: "Tiered topics: delete uploaded local segments older than this (-2: retention.ms)",
+        default: |_| "-2".into(),
+        broker_override: |_| false,
+        validate: |v| long_at_least(-2)(v),
+    },
+    ConfigDef {
+        name: "local.retention.bytes",
+        kind: ConfigType::Long,
+        doc: "Tiered topics: delete the oldest uploaded local segments while the local log is larger than this (-2: retention.bytes)",
+        default: |_| "-2".into(),
+        broker_override: |_| false,
+        validate: |v| long_at_least(-2)(v),
+    },
+    ConfigDef {
         name: "delete.retention.ms",
         kind: ConfigType::Long,
         doc: "Table topics: how long a delete (tombstone) stays readable in compacted reads",
@@ -250,6 +274,14 @@ pub fn table_settings(
     })
 }
 
+/// The configs a table topic's changelog takes from the table topic (the rest are the
+/// broker's defaults).
+pub const CHANGELOG_INHERITED: &[&str] = &[
+    "remote.storage.enable",
+    "local.retention.ms",
+    "local.retention.bytes",
+];
+
 /// Looks up a supported config by name.
 pub fn definition(name: &str) -> Option<&'static ConfigDef> {
     TOPIC_CONFIGS.iter().find(|d| d.name == name)
@@ -282,11 +314,23 @@ pub fn log_config(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -
     let get = |name: &str| effective(name, overrides, broker);
     let long = |name: &str, fallback: i64| get(name).trim().parse::<i64>().unwrap_or(fallback);
     let defaults = LogConfig::default();
+    let retention_ms = long("retention.ms", defaults.retention_ms);
+    let retention_bytes = long("retention.bytes", defaults.retention_bytes);
+    // -2 means "the same as the whole log's retention".
+    let local = |name: &str, whole: i64| match long(name, -2) {
+        -2 => whole,
+        v => v,
+    };
     LogConfig {
         segment_bytes: long("segment.bytes", defaults.segment_bytes as i64).max(14) as u64,
         segment_ms: long("segment.ms", defaults.segment_ms),
-        retention_ms: long("retention.ms", defaults.retention_ms),
-        retention_bytes: long("retention.bytes", defaults.retention_bytes),
+        retention_ms,
+        retention_bytes,
+        remote_storage_enable: get("remote.storage.enable")
+            .trim()
+            .eq_ignore_ascii_case("true"),
+        local_retention_ms: local("local.retention.ms", retention_ms),
+        local_retention_bytes: local("local.retention.bytes", retention_bytes),
         max_message_bytes: long("max.message.bytes", i64::from(defaults.max_message_bytes))
             .clamp(0, i64::from(i32::MAX)) as i32,
         message_timestamp_type: if get("message.timestamp.type").trim() == "LogAppendTime" {
@@ -333,5 +377,14 @@ mod tests {
         assert_eq!(c.message_timestamp_type, TimestampType::LogAppendTime);
         assert_eq!(c.retention_ms, 604_800_000);
         assert!(!c.write_caching);
+        assert!(c.remote_storage_enable);
+        assert_eq!(c.local_retention_ms, 604_800_000);
+        assert_eq!(c.local_retention_bytes, -1);
+        overrides.insert("local.retention.bytes".to_string(), "1".to_string());
+        overrides.insert("remote.storage.enable".to_string(), "false".to_string());
+        let c = log_config(&overrides, &broker);
+        assert_eq!(c.local_retention_bytes, 1);
+        assert!(!c.remote_storage_enable);
+        assert!(validate("local.retention.ms", Some("-3")).is_err());
     }
 }

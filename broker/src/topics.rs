@@ -15,6 +15,7 @@ use metrics::{Counter, Gauge};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use weir_storage::PartitionLog;
+use weir_tiering::{PartitionId, TieredPartition, Tiering};
 
 use crate::config::BrokerConfig;
 use crate::errors::{ApiError, ApiResult};
@@ -34,6 +35,10 @@ pub struct Partition {
     pub size_gauge: Gauge,
     /// For a table topic: its state store and changelog partition.
     pub table: Option<Arc<TablePartition>>,
+    /// Tiering of the log to the object store.
+    pub tiered: Arc<TieredPartition>,
+    /// For a table topic: tiering of its changelog partition's log.
+    pub changelog_tiered: Option<Arc<TieredPartition>>,
 }
 
 /// Per-topic metric handles, created once so the produce and fetch paths never allocate labels.
@@ -105,6 +110,11 @@ struct Snapshot {
     by_id: HashMap<Uuid, Arc<Topic>>,
 }
 
+/// The id of the changelog view of the table topic with id `source`: derived, so it is stable.
+fn changelog_topic_id(source: Uuid) -> Uuid {
+    Uuid::from_u128(source.as_u128() ^ 0x6368_616e_6765_6c6f_6700_0000_0000_0001)
+}
+
 /// The read-only changelog view of a table topic (None for a log topic).
 fn changelog_view(topic: &Topic) -> Option<Topic> {
     let partitions = topic.partitions();
@@ -116,6 +126,7 @@ fn changelog_view(topic: &Topic) -> Option<Topic> {
         .iter()
         .filter_map(|p| {
             let table = p.table.as_ref()?;
+            let tiered = p.changelog_tiered.clone()?;
             let labels = [("topic", name.clone()), ("partition", p.index.to_string())];
             Some(Arc::new(Partition {
                 index: p.index,
@@ -123,12 +134,13 @@ fn changelog_view(topic: &Topic) -> Option<Topic> {
                 end_offset_gauge: metrics::gauge!("weir_log_end_offset", &labels),
                 size_gauge: metrics::gauge!("weir_log_size_bytes", &labels),
                 table: None,
+                tiered,
+                changelog_tiered: None,
             }))
         })
         .collect();
     Some(Topic {
-        // A stable id derived from the source topic's.
-        id: Uuid::from_u128(topic.id.as_u128() ^ 0x6368_616e_6765_6c6f_6700_0000_0000_0001),
+        id: changelog_topic_id(topic.id),
         metrics: TopicMetrics::new(&name),
         name,
         configs: ArcSwap::from_pointee(BTreeMap::new()),
@@ -157,6 +169,7 @@ impl Snapshot {
 /// All topics of this broker.
 pub struct TopicRegistry {
     broker: Arc<BrokerConfig>,
+    tiering: Arc<Tiering>,
     topics: ArcSwap<Snapshot>,
     changes: parking_lot::Mutex<()>,
 }
@@ -199,9 +212,10 @@ impl TopicRegistry {
     }
 
     /// Loads every persisted topic and recovers its partitions.
-    pub fn open(broker: Arc<BrokerConfig>) -> anyhow::Result<TopicRegistry> {
+    pub fn open(broker: Arc<BrokerConfig>, tiering: Arc<Tiering>) -> anyhow::Result<TopicRegistry> {
         let registry = TopicRegistry {
             broker,
+            tiering,
             topics: ArcSwap::from_pointee(Snapshot::default()),
             changes: parking_lot::Mutex::new(()),
         };
@@ -228,6 +242,7 @@ impl TopicRegistry {
     fn open_partition(
         &self,
         topic: &str,
+        topic_id: Uuid,
         index: i32,
         configs: &BTreeMap<String, String>,
     ) -> Result<Partition, ApiError> {
@@ -239,12 +254,28 @@ impl TopicRegistry {
         ];
         let log = Arc::new(log);
         let table = match topic_config::table_settings(configs, &self.broker) {
-            Some(settings) => Some(Arc::new(self.open_table(topic, index, &log, settings)?)),
+            Some(settings) => Some(Arc::new(
+                self.open_table(topic, index, &log, configs, settings)?,
+            )),
             None => None,
         };
+        let changelog_tiered = table
+            .as_ref()
+            .map(|t| self.tier_changelog(topic, topic_id, index, t));
+        let tiered = self.tiering.partition(
+            PartitionId {
+                topic: topic.to_string(),
+                topic_id: topic_id.to_string(),
+                partition: index,
+                changelog: false,
+            },
+            log.clone(),
+        );
         let partition = Partition {
             index,
             table,
+            tiered,
+            changelog_tiered,
             log,
             end_offset_gauge: metrics::gauge!("weir_log_end_offset", &labels),
             size_gauge: metrics::gauge!("weir_log_size_bytes", &labels),
@@ -263,14 +294,45 @@ impl TopicRegistry {
             .join(format!("{topic}{CHANGELOG_SUFFIX}-{index}"))
     }
 
+    /// The tiering state of a table partition's changelog log.
+    fn tier_changelog(
+        &self,
+        topic: &str,
+        topic_id: Uuid,
+        index: i32,
+        table: &TablePartition,
+    ) -> Arc<TieredPartition> {
+        self.tiering.partition(
+            PartitionId {
+                topic: format!("{topic}{CHANGELOG_SUFFIX}"),
+                topic_id: changelog_topic_id(topic_id).to_string(),
+                partition: index,
+                changelog: true,
+            },
+            table.changelog.clone(),
+        )
+    }
+
+    /// The log configuration of a table topic's changelog: the broker's defaults plus the
+    /// tiering settings of the table topic.
+    fn changelog_config(&self, configs: &BTreeMap<String, String>) -> weir_storage::LogConfig {
+        let inherited = configs
+            .iter()
+            .filter(|(k, _)| topic_config::CHANGELOG_INHERITED.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        topic_config::log_config(&inherited, &self.broker)
+    }
+
     fn open_table(
         &self,
         topic: &str,
         index: i32,
         log: &PartitionLog,
+        configs: &BTreeMap<String, String>,
         settings: topic_config::TableSettings,
     ) -> ApiResult<TablePartition> {
-        let changelog_config = topic_config::log_config(&BTreeMap::new(), &self.broker);
+        let changelog_config = self.changelog_config(configs);
         TablePartition::open(
             topic,
             index,
@@ -285,7 +347,7 @@ impl TopicRegistry {
     fn build_topic(&self, record: &TopicRecord) -> Result<Topic, ApiError> {
         let partitions = (0..record.partitions)
             .map(|i| {
-                self.open_partition(&record.name, i, &record.configs)
+                self.open_partition(&record.name, record.id, i, &record.configs)
                     .map(Arc::new)
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -432,6 +494,9 @@ impl TopicRegistry {
         for p in topic.partitions().iter() {
             remove_dir_if_exists(&self.partition_dir(name, p.index))?;
             remove_dir_if_exists(&self.changelog_dir(name, p.index))?;
+            for tiered in std::iter::once(&p.tiered).chain(&p.changelog_tiered) {
+                self.tiering.delete_partition(tiered);
+            }
         }
         tracing::info!(topic = name, "deleted topic");
         Ok(topic)
@@ -461,7 +526,7 @@ impl TopicRegistry {
         let mut partitions = (*topic.partitions()).clone();
         for i in current..count {
             remove_dir_if_exists(&self.partition_dir(name, i))?;
-            partitions.push(Arc::new(self.open_partition(name, i, &configs)?));
+            partitions.push(Arc::new(self.open_partition(name, topic.id, i, &configs)?));
         }
         topic.partitions.store(Arc::new(partitions));
         self.persist(&topic)?;
@@ -481,42 +546,52 @@ impl TopicRegistry {
             ));
         }
         let log_config = topic_config::log_config(&configs, &self.broker);
+        let changelog_config = self.changelog_config(&configs);
         let table = topic_config::table_settings(&configs, &self.broker);
-        topic.configs.store(Arc::new(configs));
-        self.persist(&topic)?;
         let mut rebuilt = Vec::new();
         for p in topic.partitions().iter() {
             p.log.set_config(log_config.clone());
             let table_now = match (&p.table, table) {
                 (Some(t), Some(settings)) => {
                     t.set_settings(settings);
+                    t.changelog.set_config(changelog_config.clone());
                     continue;
                 }
                 (None, None) => continue,
                 // Becoming a table: build the state from the retained log.
                 (None, Some(settings)) => {
-                    Some(Arc::new(self.open_table(name, p.index, &p.log, settings)?))
+                    let t = Arc::new(self.open_table(name, p.index, &p.log, &configs, settings)?);
+                    let tiered = self.tier_changelog(name, topic.id, p.index, &t);
+                    Some((t, tiered))
                 }
                 // No longer a table: drop the state and the changelog.
                 (Some(_), None) => {
                     remove_dir_if_exists(&self.partition_dir(name, p.index).join("table"))?;
                     remove_dir_if_exists(&self.changelog_dir(name, p.index))?;
+                    if let Some(tiered) = &p.changelog_tiered {
+                        self.tiering.delete_partition(tiered);
+                    }
                     None
                 }
             };
             rebuilt.push((p.index, table_now));
         }
+        topic.configs.store(Arc::new(configs));
+        self.persist(&topic)?;
         if !rebuilt.is_empty() {
             let mut partitions = (*topic.partitions()).clone();
             for (index, table) in rebuilt {
                 if let Some(slot) = partitions.get_mut(index as usize) {
                     let old = slot.clone();
+                    let (table, changelog_tiered) = table.unzip();
                     *slot = Arc::new(Partition {
                         index,
                         log: old.log.clone(),
                         end_offset_gauge: old.end_offset_gauge.clone(),
                         size_gauge: old.size_gauge.clone(),
+                        tiered: old.tiered.clone(),
                         table,
+                        changelog_tiered,
                     });
                 }
             }

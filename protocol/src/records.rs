@@ -5,7 +5,9 @@
 //! topics re-serve records long after their batch is gone, so they need the exact record:
 //! [`decode_batch`] reads the records of one batch (decompressing with the crate's codecs)
 //! and [`encode_batch`] builds an uncompressed batch from records at arbitrary offsets, as a
-//! compacted Kafka log serves them. Kafka's varints are zig-zag LEB128, which is what the
+//! compacted Kafka log serves them. [`decode_batch_records`] and [`encode_batch_with`] are the
+//! same with every batch field (control batches included), for tiered storage, which rebuilds
+//! batches from stored rows. Kafka's varints are zig-zag LEB128, which is what the
 //! `integer-encoding` crate implements for signed integers.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -14,8 +16,12 @@ use kafka_protocol::compression::{self as codec, Decompressor};
 
 use crate::record_batch::{
     compute_crc, BatchError, BatchHeader, CONTROL_BIT, CRC_OFFSET, HEADER_SIZE, LOG_OVERHEAD,
-    MAGIC_V2,
+    MAGIC_V2, TIMESTAMP_TYPE_BIT, TRANSACTIONAL_BIT,
 };
+
+/// The `reason` of [`RecordError::Malformed`] for a header key that is not UTF-8 (Kafka
+/// accepts any bytes there; Weir's readers do not).
+pub const NON_UTF8_HEADER_KEY: &str = "header key is not UTF-8";
 
 /// One record with its absolute offset and timestamp; headers in wire order, repeats kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,10 +59,24 @@ pub enum RecordError {
 /// records (they carry transaction markers, not data).
 pub fn decode_batch(batch: &[u8]) -> Result<Vec<LogRecord>, RecordError> {
     let header = BatchHeader::parse_complete(batch)?;
-    let end = header.total_size();
     if header.attributes & CONTROL_BIT != 0 {
         return Ok(Vec::new());
     }
+    decode_records(&header, batch)
+}
+
+/// Decodes the header and every record of the single batch at the start of `batch`, control
+/// batches included: a control record's key is its version and type, its value the marker.
+/// Timestamps are absolute, the batch's max timestamp for LogAppendTime batches. Does not
+/// check the CRC (see [`crate::record_batch::verify_crc`]).
+pub fn decode_batch_records(batch: &[u8]) -> Result<(BatchHeader, Vec<LogRecord>), RecordError> {
+    let header = BatchHeader::parse_complete(batch)?;
+    let records = decode_records(&header, batch)?;
+    Ok((header, records))
+}
+
+fn decode_records(header: &BatchHeader, batch: &[u8]) -> Result<Vec<LogRecord>, RecordError> {
+    let end = header.total_size();
     let mut payload = Bytes::copy_from_slice(&batch[HEADER_SIZE..end]);
     let plain = decompress(header.compression(), &mut payload)?;
     let count = usize::try_from(header.records_count).unwrap_or(0);
@@ -138,7 +158,7 @@ pub fn decode_record(
     let mut headers = Vec::with_capacity((count as usize).min(1024));
     for _ in 0..count {
         let name = read_bytes(&mut body, "header key")?.ok_or("null header key")?;
-        let name = String::from_utf8(name.to_vec()).map_err(|_| "header key is not UTF-8")?;
+        let name = String::from_utf8(name.to_vec()).map_err(|_| NON_UTF8_HEADER_KEY)?;
         headers.push((name, read_bytes(&mut body, "header value")?));
     }
     Ok(LogRecord {
@@ -197,22 +217,122 @@ pub fn encode_batch(out: &mut BytesMut, records: &[LogRecord]) {
         return;
     };
     let base_offset = first.offset;
-    let base_timestamp = first.timestamp;
     let max_timestamp = records.iter().map(|r| r.timestamp).max().unwrap_or(-1);
     let last_delta = records.last().map_or(0, |r| r.offset - base_offset) as i32;
+    let fields = BatchFields {
+        base_offset,
+        last_offset_delta: last_delta,
+        max_timestamp,
+        ..BatchFields::default()
+    };
+    encode_batch_with(out, &fields, records);
+}
+
+/// Recomputes the CRC-32C of the complete batch at the start of `batch` and stores it, after
+/// a CRC-covered field was edited in place (or a batch was assembled by hand).
+pub fn rewrite_crc(batch: &mut [u8]) -> Result<(), BatchError> {
+    let header = BatchHeader::parse_complete(batch)?;
+    let size = header.total_size();
+    let crc = compute_crc(&batch[..size]);
+    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    Ok(())
+}
+
+/// The header fields of a v2 batch that [`encode_batch_with`] takes from the caller (the rest,
+/// lengths, CRC, base timestamp and record count, follow from the records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchFields {
+    /// Offset of the batch; record offset deltas are relative to it.
+    pub base_offset: i64,
+    /// Offset of the batch's last offset relative to `base_offset` (may lie past the last
+    /// record when compaction removed records).
+    pub last_offset_delta: i32,
+    /// Leader epoch stamped by the broker.
+    pub partition_leader_epoch: i32,
+    /// The batch's max timestamp, written as is (the log-append time for LogAppendTime).
+    pub max_timestamp: i64,
+    /// Sets the LogAppendTime attribute (bit 3).
+    pub log_append_time: bool,
+    /// Sets the transactional attribute (bit 4).
+    pub transactional: bool,
+    /// Sets the control attribute (bit 5).
+    pub control: bool,
+    /// Producer id, -1 if none.
+    pub producer_id: i64,
+    /// Producer epoch, -1 if none.
+    pub producer_epoch: i16,
+    /// Sequence of the first record, -1 if none.
+    pub base_sequence: i32,
+}
+
+impl Default for BatchFields {
+    /// A CreateTime batch at offset 0 with no producer, leader epoch -1 and no timestamp.
+    fn default() -> BatchFields {
+        BatchFields {
+            base_offset: 0,
+            last_offset_delta: 0,
+            partition_leader_epoch: -1,
+            max_timestamp: -1,
+            log_append_time: false,
+            transactional: false,
+            control: false,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+        }
+    }
+}
+
+impl BatchFields {
+    /// The fields of a parsed header (the compression codec and the delete-horizon bit are
+    /// not kept).
+    pub fn from_header(header: &BatchHeader) -> BatchFields {
+        BatchFields {
+            base_offset: header.base_offset,
+            last_offset_delta: header.last_offset_delta,
+            partition_leader_epoch: header.partition_leader_epoch,
+            max_timestamp: header.max_timestamp,
+            log_append_time: header.timestamp_type_is_log_append(),
+            transactional: header.is_transactional(),
+            control: header.is_control(),
+            producer_id: header.producer_id,
+            producer_epoch: header.producer_epoch,
+            base_sequence: header.base_sequence,
+        }
+    }
+}
+
+/// Appends one uncompressed batch with the header `fields` holding `records` (ascending
+/// offsets within `fields.base_offset ..= base_offset + last_offset_delta`; gaps allowed) to
+/// `out`. The base timestamp is the first record's timestamp (-1 without records); record
+/// timestamps are written relative to it, so consumers see them as given (for LogAppendTime
+/// batches they see `max_timestamp`). The CRC-32C is computed.
+pub fn encode_batch_with(out: &mut BytesMut, fields: &BatchFields, records: &[LogRecord]) {
+    let base_offset = fields.base_offset;
+    let base_timestamp = records.first().map_or(-1, |r| r.timestamp);
+    let mut attributes = 0i16; // no compression
+    if fields.log_append_time {
+        attributes |= TIMESTAMP_TYPE_BIT;
+    }
+    if fields.transactional {
+        attributes |= TRANSACTIONAL_BIT;
+    }
+    if fields.control {
+        attributes |= CONTROL_BIT;
+    }
     let start = out.len();
     out.put_i64(base_offset);
     out.put_i32(0); // batchLength, patched below
-    out.put_i32(-1); // partitionLeaderEpoch
+    out.put_i32(fields.partition_leader_epoch);
     out.put_i8(MAGIC_V2);
     out.put_u32(0); // crc, patched below
-    out.put_i16(0); // attributes: no compression, CreateTime
-    out.put_i32(last_delta);
+    out.put_i16(attributes);
+    out.put_i32(fields.last_offset_delta);
     out.put_i64(base_timestamp);
-    out.put_i64(max_timestamp);
-    out.put_i64(-1); // producerId
-    out.put_i16(-1); // producerEpoch
-    out.put_i32(-1); // baseSequence
+    out.put_i64(fields.max_timestamp);
+    out.put_i64(fields.producer_id);
+    out.put_i16(fields.producer_epoch);
+    out.put_i32(fields.base_sequence);
     out.put_i32(records.len() as i32);
     for r in records {
         encode_record(out, r, base_offset, base_timestamp);
@@ -355,5 +475,108 @@ mod tests {
             decode_batch(&bad),
             Err(RecordError::UnknownCodec(7))
         ));
+    }
+
+    fn control_batch() -> BytesMut {
+        let marker = Record {
+            transactional: true,
+            control: true,
+            partition_leader_epoch: 4,
+            producer_id: 77,
+            producer_epoch: 3,
+            timestamp_type: TimestampType::Creation,
+            offset: 40,
+            sequence: -1,
+            timestamp: 9_000,
+            // Control record key: version 0, type 1 (commit); value: version 0, epoch 12.
+            key: Some(Bytes::from_static(&[0, 0, 0, 1])),
+            value: Some(Bytes::from_static(&[0, 0, 0, 0, 0, 12])),
+            headers: Default::default(),
+            delete_horizon: false,
+        };
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &[marker],
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
+        buf
+    }
+
+    #[test]
+    fn control_records_only_from_decode_batch_records() {
+        let buf = control_batch();
+        assert!(decode_batch(&buf).unwrap().is_empty());
+        let (header, records) = decode_batch_records(&buf).unwrap();
+        assert!(header.is_control() && header.is_transactional());
+        assert_eq!(
+            records,
+            vec![LogRecord {
+                offset: 40,
+                timestamp: 9_000,
+                key: Some(Bytes::from_static(&[0, 0, 0, 1])),
+                value: Some(Bytes::from_static(&[0, 0, 0, 0, 0, 12])),
+                headers: vec![],
+            }]
+        );
+    }
+
+    #[test]
+    fn encode_batch_with_keeps_every_field() {
+        let original = control_batch();
+        let (header, records) = decode_batch_records(&original).unwrap();
+        let mut out = BytesMut::new();
+        encode_batch_with(&mut out, &BatchFields::from_header(&header), &records);
+        verify_crc(&out).unwrap();
+        // Uncompressed, same base timestamp: byte-identical.
+        assert_eq!(out, original);
+
+        let mut edited = out.to_vec();
+        edited[crate::record_batch::PRODUCER_EPOCH_OFFSET + 1] = 9;
+        assert!(verify_crc(&edited).is_err());
+        rewrite_crc(&mut edited).unwrap();
+        verify_crc(&edited).unwrap();
+        assert!(rewrite_crc(&mut edited[..40]).is_err());
+
+        let fields = BatchFields {
+            base_offset: 100,
+            last_offset_delta: 9,
+            partition_leader_epoch: 2,
+            max_timestamp: 55_555,
+            log_append_time: true,
+            transactional: true,
+            control: false,
+            producer_id: 8,
+            producer_epoch: 1,
+            base_sequence: 30,
+        };
+        let records = vec![record(100, 1, "a", Some("x")), record(109, 2, "b", None)];
+        let mut out = BytesMut::new();
+        encode_batch_with(&mut out, &fields, &records);
+        verify_crc(&out).unwrap();
+        let (header, got) = decode_batch_records(&out).unwrap();
+        assert_eq!(BatchFields::from_header(&header), fields);
+        assert_eq!(header.records_count, 2);
+        // LogAppendTime: every record reads as the max timestamp.
+        assert!(got.iter().all(|r| r.timestamp == 55_555));
+        assert_eq!(got[1].headers, records[1].headers);
+        // kafka-protocol reports the stored record timestamp even for LogAppendTime.
+        let decoded = RecordBatchDecoder::decode(&mut out.freeze()).unwrap();
+        let r = &decoded.records[1];
+        assert_eq!(
+            (
+                r.offset,
+                r.timestamp,
+                r.timestamp_type,
+                r.sequence,
+                r.producer_id
+            ),
+            (109, 2, TimestampType::LogAppend, 39, 8)
+        );
+        assert!(r.transactional && !r.control);
     }
 }

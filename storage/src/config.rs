@@ -34,6 +34,26 @@ pub struct LogConfig {
     pub flush_ms: i64,
     /// `index.interval.bytes`: bytes between sparse offset index entries.
     pub index_interval_bytes: u32,
+    /// `remote.storage.enable`: closed segments are tiered to object storage, and local
+    /// deletion follows `local_retention_*` instead of `retention_*` (and only deletes
+    /// segments the caller reports as uploaded, see [`crate::PartitionLog::maintain_retaining`]).
+    pub remote_storage_enable: bool,
+    /// `local.retention.ms` resolved (-2 already replaced by `retention_ms`); -1 = unlimited.
+    pub local_retention_ms: i64,
+    /// `local.retention.bytes` resolved (-2 already replaced by `retention_bytes`); -1 = unlimited.
+    pub local_retention_bytes: i64,
+}
+
+impl LogConfig {
+    /// The `(ms, bytes)` limits local deletion follows: `local.retention.*` for a tiered log,
+    /// `retention.*` otherwise.
+    pub fn local_limits(&self) -> (i64, i64) {
+        if self.remote_storage_enable {
+            (self.local_retention_ms, self.local_retention_bytes)
+        } else {
+            (self.retention_ms, self.retention_bytes)
+        }
+    }
 }
 
 impl Default for LogConfig {
@@ -49,6 +69,9 @@ impl Default for LogConfig {
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
             index_interval_bytes: 4096,
+            remote_storage_enable: false,
+            local_retention_ms: 604_800_000,
+            local_retention_bytes: -1,
         }
     }
 }

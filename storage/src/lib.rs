@@ -19,6 +19,7 @@
 //! Index files are written when a segment is rolled and on [`PartitionLog::close`]; the active
 //! segment's indexes live in memory and are rebuilt by scanning it on open.
 
+mod closed_segments;
 mod config;
 mod durability;
 mod error;
@@ -32,6 +33,8 @@ mod segment;
 pub mod table;
 mod validate;
 
+pub use closed_segments::{SegmentBatches, SegmentInfo};
 pub use config::{LogConfig, TimestampType};
+pub use durability::write_atomic;
 pub use error::StorageError;
 pub use partition::{AppendResult, PartitionLog, ReadResult};

@@ -94,7 +94,8 @@ impl PartitionLog {
     }
 
     /// [`PartitionLog::maintain`], but never deletes a segment holding offsets at or above
-    /// `retain_from` (a table topic keeps the log its state has not yet made durable).
+    /// `retain_from` (a table topic keeps the log its state has not yet made durable; a tiered
+    /// log keeps what is not yet uploaded).
     pub fn maintain_retaining(&self, now_ms: i64, retain_from: i64) -> Result<usize, StorageError> {
         let mut inner = self.inner.lock();
         let config = inner.config.clone();
@@ -107,15 +108,16 @@ impl PartitionLog {
             inner.roll(&self.dir)?;
         }
 
+        let (retention_ms, retention_bytes) = config.local_limits();
         let mut total: u64 = inner.segments.iter().map(|s| s.size).sum();
         let last = inner.segments.len() - 1;
         let mut count = 0;
         for seg in &inner.segments[..last] {
             let below_start = seg.next_offset <= inner.log_start;
-            let expired = config.retention_ms >= 0
-                && now_ms.saturating_sub(seg.retention_timestamp()) > config.retention_ms;
-            let over_size = config.retention_bytes >= 0
-                && total.saturating_sub(seg.size) >= config.retention_bytes as u64;
+            let expired = retention_ms >= 0
+                && now_ms.saturating_sub(seg.retention_timestamp()) > retention_ms;
+            let over_size =
+                retention_bytes >= 0 && total.saturating_sub(seg.size) >= retention_bytes as u64;
             if seg.next_offset > retain_from || !(below_start || expired || over_size) {
                 break;
             }

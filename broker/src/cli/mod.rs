@@ -162,6 +162,25 @@ pub fn parse_key_value(s: &str) -> std::result::Result<(String, String), String>
     }
 }
 
+/// GETs `url` from the broker's HTTP admin API: the status and the JSON body.
+pub(crate) fn http_get_json(url: &str) -> Result<(u16, serde_json::Value)> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent.get(url).call().map_err(|e| {
+        CliError::Connection(format!("cannot reach the broker's HTTP API at {url}: {e}"))
+    })?;
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| CliError::Connection(format!("broken answer from {url}: {e}")))?;
+    let value = serde_json::from_str(&text)
+        .map_err(|e| CliError::Connection(format!("answer from {url} is not JSON: {e}")))?;
+    Ok((status, value))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

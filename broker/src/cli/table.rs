@@ -49,24 +49,6 @@ fn url(http: &str, topic: &str, key: &str, suffix: &str) -> String {
     format!("http://{http}/v1/tables/{topic}/keys/b64:{key}{suffix}")
 }
 
-fn fetch(url: &str) -> Result<(u16, Value)> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut response = agent.get(url).call().map_err(|e| {
-        CliError::Connection(format!("cannot reach the broker's HTTP API at {url}: {e}"))
-    })?;
-    let status = response.status().as_u16();
-    let text = response
-        .body_mut()
-        .read_to_string()
-        .map_err(|e| CliError::Connection(format!("broken answer from {url}: {e}")))?;
-    let value = serde_json::from_str(&text)
-        .map_err(|e| CliError::Connection(format!("answer from {url} is not JSON: {e}")))?;
-    Ok((status, value))
-}
-
 fn text(v: &Value, field: &str) -> String {
     match (v.get(field), v.get(format!("{field}_base64"))) {
         (Some(Value::String(s)), _) => s.clone(),
@@ -95,7 +77,7 @@ pub async fn run(args: TableArgs) -> Result<()> {
         }
         TableCommand::History { topic, key } => (topic, key, "/history".to_string()),
     };
-    let (status, body) = fetch(&url(&args.http, topic, key, &suffix))?;
+    let (status, body) = super::http_get_json(&url(&args.http, topic, key, &suffix))?;
     if status != 200 {
         let why = body
             .get("error")

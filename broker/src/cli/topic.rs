@@ -66,6 +66,10 @@ pub enum TopicCommand {
     Describe {
         /// The topic name.
         name: String,
+        /// The broker's HTTP admin listener, HOST:PORT, for where the data is stored (local
+        /// log and object store).
+        #[arg(long, env = "WEIR_HTTP_ADDR", default_value = "127.0.0.1:9644")]
+        http: String,
     },
     /// Delete a topic (DeleteTopics).
     Delete {
@@ -97,7 +101,7 @@ pub async fn run(args: TopicArgs) -> Result<()> {
             configs,
         } => create(&mut client, json, &name, partitions, &configs).await,
         TopicCommand::List { include_internal } => list(&mut client, json, include_internal).await,
-        TopicCommand::Describe { name } => describe(&mut client, json, &name).await,
+        TopicCommand::Describe { name, http } => describe(&mut client, json, &name, &http).await,
         TopicCommand::Delete { name } => delete(&mut client, json, &name).await,
         TopicCommand::Alter {
             name,
@@ -308,7 +312,48 @@ pub(crate) async fn list_offsets(
     Ok(out)
 }
 
-async fn describe(client: &mut Client, json: bool, name: &str) -> Result<()> {
+/// Per partition: local start, local bytes, remote start, remote end, remote segments,
+/// remote bytes (from the HTTP storage view).
+type StorageRow = [String; 6];
+
+/// The storage view of `name` from the HTTP admin API, by partition.
+fn storage_rows(http: &str, name: &str) -> Result<(BTreeMap<i32, StorageRow>, Value)> {
+    let url = format!("http://{http}/v1/topics/{name}/storage");
+    let (status, body) = super::http_get_json(&url)?;
+    if status != 200 {
+        return Err(CliError::Failed(format!(
+            "{url}: {}",
+            body.get("error").and_then(Value::as_str).unwrap_or("error")
+        )));
+    }
+    let field = |p: &Value, k: &str| match p.get(k) {
+        Some(Value::Null) | None => "-".to_string(),
+        Some(v) => v.to_string(),
+    };
+    let rows = body
+        .get("partitions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            let index = p.get("partition")?.as_i64()? as i32;
+            Some((
+                index,
+                [
+                    field(p, "local_start_offset"),
+                    field(p, "local_bytes"),
+                    field(p, "remote_start_offset"),
+                    field(p, "remote_end_offset"),
+                    field(p, "remote_segments"),
+                    field(p, "remote_bytes"),
+                ],
+            ))
+        })
+        .collect();
+    Ok((rows, body))
+}
+
+async fn describe(client: &mut Client, json: bool, name: &str, http: &str) -> Result<()> {
     let topics = metadata(client, Some(&[name])).await?;
     let topic = topics
         .into_iter()
@@ -379,7 +424,24 @@ async fn describe(client: &mut Client, json: bool, name: &str) -> Result<()> {
         ));
     }
 
+    // Where the data lives needs the HTTP API; without it the rest is still worth printing.
+    let storage = match storage_rows(http, name) {
+        Ok(found) => Some(found),
+        Err(e) => {
+            eprintln!("warning: no storage details: {e}");
+            None
+        }
+    };
     if json {
+        let by_partition = |p: i32| {
+            storage.as_ref().and_then(|(_, body)| {
+                body.get("partitions")?
+                    .as_array()?
+                    .iter()
+                    .find(|v| v.get("partition").and_then(Value::as_i64) == Some(i64::from(p)))
+                    .cloned()
+            })
+        };
         let parts: Vec<Value> = rows
             .iter()
             .map(|(p, leader, start, end)| {
@@ -388,6 +450,7 @@ async fn describe(client: &mut Client, json: bool, name: &str) -> Result<()> {
                     "leader": leader,
                     "log_start_offset": start,
                     "log_end_offset": end,
+                    "storage": by_partition(*p),
                 })
             })
             .collect();
@@ -414,14 +477,32 @@ async fn describe(client: &mut Client, json: bool, name: &str) -> Result<()> {
             println!("Configs: {}", list.join(", "));
         }
         println!();
-        let mut table = Table::new(&["PARTITION", "LEADER", "LOG START OFFSET", "LOG END OFFSET"]);
+        let mut headings = vec!["PARTITION", "LEADER", "LOG START OFFSET", "LOG END OFFSET"];
+        if storage.is_some() {
+            headings.extend([
+                "LOCAL START OFFSET",
+                "LOCAL BYTES",
+                "REMOTE START OFFSET",
+                "REMOTE END OFFSET",
+                "REMOTE SEGMENTS",
+                "REMOTE BYTES",
+            ]);
+        }
+        let mut table = Table::new(&headings);
         for (p, leader, start, end) in &rows {
-            table.row(vec![
+            let mut row = vec![
                 p.to_string(),
                 leader.to_string(),
                 start.to_string(),
                 end.to_string(),
-            ]);
+            ];
+            if let Some((by_partition, _)) = &storage {
+                match by_partition.get(p) {
+                    Some(cells) => row.extend(cells.iter().cloned()),
+                    None => row.extend(std::iter::repeat_n("-".to_string(), 6)),
+                }
+            }
+            table.row(row);
         }
         print!("{}", table.render());
     }

@@ -1,7 +1,8 @@
 //! Fetch: whole record batches straight from the partition logs, with Kafka's long poll
 //! (`max_wait_ms` / `min_bytes`), the overall `max_bytes` and per-partition limits, topic ids
-//! from v13, and `OFFSET_OUT_OF_RANGE`. Fetch sessions are declined (session id 0), which the
-//! protocol allows: clients then send full fetch requests.
+//! from v13, and `OFFSET_OUT_OF_RANGE`. Offsets below the local log start of a tiered
+//! partition are read from the object store. Fetch sessions are declined (session id 0),
+//! which the protocol allows: clients then send full fetch requests.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +17,9 @@ use tokio::time::Instant;
 
 use super::Reply;
 use crate::broker::Broker;
-use crate::errors::ApiError;
+use crate::errors::{ApiError, ApiResult};
 use crate::topics::{Partition, Topic};
+use weir_storage::ReadResult;
 
 /// One requested partition, resolved once per request.
 struct Target {
@@ -75,9 +77,34 @@ fn resolve(broker: &Broker, request: &FetchRequest, version: i16) -> Vec<TopicTa
         .collect()
 }
 
+/// Reads one partition from `offset`: a table's log or compacted state, the local log, or,
+/// below the local log start of a tiered log, the object store.
+async fn read_partition(p: &Partition, offset: i64, max_bytes: usize) -> ApiResult<ReadResult> {
+    let log = &p.log;
+    if let Some(table) = &p.table {
+        return table.read(log, offset, max_bytes);
+    }
+    let local_start = log.log_start_offset();
+    if offset < local_start && p.tiered.serves(offset) {
+        let records = p.tiered.read(offset, max_bytes).await?;
+        return Ok(ReadResult {
+            records,
+            high_watermark: log.log_end_offset(),
+            log_start_offset: p.tiered.earliest_offset(local_start),
+        });
+    }
+    let mut read = log.read(offset, max_bytes).map_err(ApiError::from)?;
+    read.log_start_offset = p.tiered.earliest_offset(read.log_start_offset);
+    Ok(read)
+}
+
 /// Reads every target once. Returns the response, the bytes of records in it, and whether any
 /// partition reported an error (which ends a long poll, as in Kafka).
-fn read_all(targets: &[TopicTarget], max_bytes: i32, version: i16) -> (FetchResponse, usize, bool) {
+async fn read_all(
+    targets: &[TopicTarget],
+    max_bytes: i32,
+    version: i16,
+) -> (FetchResponse, usize, bool) {
     let mut remaining = max_bytes.max(0) as usize;
     let mut total = 0usize;
     let mut any_error = false;
@@ -99,7 +126,12 @@ fn read_all(targets: &[TopicTarget], max_bytes: i32, version: i16) -> (FetchResp
                 }
                 Ok(p) => {
                     let log = &p.log;
-                    let (hw, start) = (log.log_end_offset(), log.log_start_offset());
+                    let local_start = log.log_start_offset();
+                    let start = match &p.table {
+                        Some(_) => local_start,
+                        None => p.tiered.earliest_offset(local_start),
+                    };
+                    let hw = log.log_end_offset();
                     data = data
                         .with_high_watermark(hw)
                         .with_last_stable_offset(hw)
@@ -107,12 +139,7 @@ fn read_all(targets: &[TopicTarget], max_bytes: i32, version: i16) -> (FetchResp
                     // Once the response is full, later partitions only report their offsets.
                     let budget = (target.max_bytes.max(0) as usize).min(remaining);
                     if budget > 0 || total == 0 {
-                        let read = match &p.table {
-                            Some(table) => table.read(log, target.fetch_offset, budget.max(1)),
-                            None => log
-                                .read(target.fetch_offset, budget.max(1))
-                                .map_err(ApiError::from),
-                        };
+                        let read = read_partition(p, target.fetch_offset, budget.max(1)).await;
                         match read {
                             Ok(read) => {
                                 let n = read.records.len();
@@ -178,13 +205,13 @@ pub fn handle(broker: Arc<Broker>, request: FetchRequest, version: i16) -> Reply
             for w in &mut watches {
                 w.mark_unchanged();
             }
-            let (response, bytes, any_error) = read_all(&targets, request.max_bytes, version);
+            let (response, bytes, any_error) = read_all(&targets, request.max_bytes, version).await;
             if bytes >= min_bytes || any_error || Instant::now() >= deadline || watches.is_empty() {
                 return Some(ResponseKind::Fetch(response));
             }
             let changed = select_all(watches.iter_mut().map(|w| w.changed().boxed()));
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                let (response, _, _) = read_all(&targets, request.max_bytes, version);
+                let (response, _, _) = read_all(&targets, request.max_bytes, version).await;
                 return Some(ResponseKind::Fetch(response));
             }
         }

@@ -1,13 +1,16 @@
-//! ListOffsets: earliest (-2), latest (-1), max timestamp (-3, v7+), earliest local (-4, v8+;
-//! equal to earliest while nothing is tiered), and the first offset at or after a timestamp.
+//! ListOffsets: earliest (-2, tiered segments included), latest (-1), max timestamp (-3,
+//! v7+), earliest local (-4, v8+), and the first offset at or after a timestamp, searching
+//! the tiered segments before the local log.
 
 use std::sync::Arc;
 
+use futures::FutureExt;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse, ResponseKind};
 
+use super::Reply;
 use crate::broker::Broker;
 use crate::errors::{ApiError, ApiResult};
 
@@ -16,57 +19,85 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 
-fn lookup(broker: &Broker, topic: &str, partition: i32, timestamp: i64) -> ApiResult<(i64, i64)> {
+/// `(timestamp, offset)` for one partition.
+async fn lookup(
+    broker: &Broker,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+) -> ApiResult<(i64, i64)> {
     let p = broker.topics.partition(topic, partition)?;
     let log = &p.log;
+    let local_start = log.log_start_offset();
+    // Table topics serve below their log start from the table state, not from the store.
+    let tiered = (p.table.is_none() && p.tiered.earliest_offset(local_start) < local_start)
+        .then_some(&p.tiered);
     Ok(match timestamp {
         LATEST => (-1, log.log_end_offset()),
         EARLIEST => match &p.table {
-            Some(t) => (-1, t.earliest_offset(log.log_start_offset())?),
-            None => (-1, log.log_start_offset()),
+            Some(t) => (-1, t.earliest_offset(local_start)?),
+            None => (-1, p.tiered.earliest_offset(local_start)),
         },
-        EARLIEST_LOCAL => (-1, log.log_start_offset()),
-        MAX_TIMESTAMP => log
-            .max_timestamp()
-            .map_err(ApiError::from)?
-            .map(|(offset, ts)| (ts, offset))
-            .unwrap_or((-1, -1)),
-        ts => log
-            .offset_for_timestamp(ts)
-            .map_err(ApiError::from)?
-            .map(|(offset, ts)| (ts, offset))
-            .unwrap_or((-1, -1)),
+        EARLIEST_LOCAL => (-1, local_start),
+        MAX_TIMESTAMP => {
+            let local = log.max_timestamp().map_err(ApiError::from)?;
+            let remote = match tiered {
+                Some(t) => t.max_timestamp_record().await?,
+                None => None,
+            };
+            // The largest timestamp; on a tie the earlier (tiered) record.
+            let best = match (remote, local) {
+                (Some(r), Some(l)) if l.1 > r.1 => Some(l),
+                (Some(r), _) => Some(r),
+                (None, l) => l,
+            };
+            best.map(|(offset, ts)| (ts, offset)).unwrap_or((-1, -1))
+        }
+        ts => {
+            let remote = match tiered {
+                Some(t) => t.offset_for_timestamp(ts).await?,
+                None => None,
+            };
+            let found = match remote {
+                Some(found) => Some(found),
+                None => log.offset_for_timestamp(ts).map_err(ApiError::from)?,
+            };
+            found.map(|(offset, ts)| (ts, offset)).unwrap_or((-1, -1))
+        }
     })
 }
 
-/// Handles a ListOffsets request.
-pub fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest, version: i16) -> ResponseKind {
-    // The leader epoch field exists from v4 on.
-    let leader_epoch = if version >= 4 { 0 } else { -1 };
-    let topics = request
-        .topics
-        .into_iter()
-        .map(|t| {
-            let partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let r = ListOffsetsPartitionResponse::default()
-                        .with_partition_index(p.partition_index)
-                        .with_leader_epoch(leader_epoch);
-                    match lookup(broker, t.name.0.as_str(), p.partition_index, p.timestamp) {
-                        Ok((timestamp, offset)) => r.with_timestamp(timestamp).with_offset(offset),
-                        Err(e) => r
-                            .with_error_code(e.code())
-                            .with_timestamp(-1)
-                            .with_offset(-1),
-                    }
-                })
-                .collect();
-            ListOffsetsTopicResponse::default()
-                .with_name(t.name)
-                .with_partitions(partitions)
-        })
-        .collect();
-    ResponseKind::ListOffsets(ListOffsetsResponse::default().with_topics(topics))
+/// Handles a ListOffsets request (asynchronously: tiered segments may have to be read).
+pub fn handle(broker: Arc<Broker>, request: ListOffsetsRequest, version: i16) -> Reply {
+    async move {
+        // The leader epoch field exists from v4 on.
+        let leader_epoch = if version >= 4 { 0 } else { -1 };
+        let mut topics = Vec::with_capacity(request.topics.len());
+        for t in request.topics {
+            let mut partitions = Vec::with_capacity(t.partitions.len());
+            for p in &t.partitions {
+                let r = ListOffsetsPartitionResponse::default()
+                    .with_partition_index(p.partition_index)
+                    .with_leader_epoch(leader_epoch);
+                let found =
+                    lookup(&broker, t.name.0.as_str(), p.partition_index, p.timestamp).await;
+                partitions.push(match found {
+                    Ok((timestamp, offset)) => r.with_timestamp(timestamp).with_offset(offset),
+                    Err(e) => r
+                        .with_error_code(e.code())
+                        .with_timestamp(-1)
+                        .with_offset(-1),
+                });
+            }
+            topics.push(
+                ListOffsetsTopicResponse::default()
+                    .with_name(t.name)
+                    .with_partitions(partitions),
+            );
+        }
+        Some(ResponseKind::ListOffsets(
+            ListOffsetsResponse::default().with_topics(topics),
+        ))
+    }
+    .boxed()
 }

@@ -55,7 +55,7 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request, peer: std::net::SocketAd
         RequestKind::Metadata(r) => ready(metadata::handle(broker, r, version)),
         RequestKind::Produce(r) => produce::handle(broker, r, version),
         RequestKind::Fetch(r) => fetch::handle(broker.clone(), r, version),
-        RequestKind::ListOffsets(r) => ready(list_offsets::handle(broker, r, version)),
+        RequestKind::ListOffsets(r) => list_offsets::handle(broker.clone(), r, version),
         RequestKind::CreateTopics(r) => ready(topics_admin::create_topics(broker, r, version)),
         RequestKind::DeleteTopics(r) => ready(topics_admin::delete_topics(broker, r, version)),
         RequestKind::CreatePartitions(r) => ready(topics_admin::create_partitions(broker, r)),
@@ -63,7 +63,7 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request, peer: std::net::SocketAd
         RequestKind::AlterConfigs(r) => ready(configs::alter(broker, r)),
         RequestKind::IncrementalAlterConfigs(r) => ready(configs::incremental_alter(broker, r)),
         RequestKind::DescribeCluster(r) => ready(cluster::describe(broker, r)),
-        RequestKind::DeleteRecords(r) => ready(records_admin::delete_records(broker, r)),
+        RequestKind::DeleteRecords(r) => records_admin::delete_records(broker, r),
         RequestKind::OffsetForLeaderEpoch(r) => {
             ready(records_admin::offset_for_leader_epoch(broker, r))
         }

@@ -15,42 +15,85 @@ use kafka_protocol::messages::{
     OffsetForLeaderEpochResponse, ResponseKind,
 };
 
-use crate::broker::Broker;
-use crate::errors::ApiError;
+use futures::FutureExt;
 
-/// Handles DeleteRecords: offset -1 means "up to the high watermark".
-pub fn delete_records(broker: &Arc<Broker>, request: DeleteRecordsRequest) -> ResponseKind {
-    let topics = request
-        .topics
-        .into_iter()
-        .map(|t| {
-            let partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let r = DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index);
-                    let result = broker.topics.partition(t.name.0.as_str(), p.partition_index).and_then(|part| {
-                        let target = if p.offset == -1 { part.log.log_end_offset() } else { p.offset };
-                        if target < 0 {
-                            return Err(ApiError::new(ResponseError::OffsetOutOfRange, format!("offset {target} is negative")));
-                        }
-                        let low = part.log.delete_records_before(target).map_err(ApiError::from)?;
-                        part.size_gauge.set(part.log.size_bytes() as f64);
-                        Ok(low)
-                    });
-                    match result {
-                        Ok(low) => r.with_low_watermark(low),
-                        Err(e) => {
-                            tracing::info!(topic = %t.name.0.as_str(), partition = p.partition_index, error = %e, "delete records refused");
-                            r.with_low_watermark(-1).with_error_code(e.code())
-                        }
+use super::Reply;
+use crate::broker::Broker;
+use crate::errors::{ApiError, ApiResult};
+use crate::topics::Partition;
+
+/// Handles DeleteRecords: offset -1 means "up to the high watermark". The local log start
+/// moves now (in request order); tiered segments below the offset are then deleted from the
+/// store before the answer.
+pub fn delete_records(broker: &Arc<Broker>, request: DeleteRecordsRequest) -> Reply {
+    let broker = broker.clone();
+    // (topic, partition index, the partition and target, or the error)
+    let mut local = Vec::new();
+    for t in &request.topics {
+        for p in &t.partitions {
+            let result = broker
+                .topics
+                .partition(t.name.0.as_str(), p.partition_index)
+                .and_then(|part| {
+                    let target = if p.offset == -1 {
+                        part.log.log_end_offset()
+                    } else {
+                        p.offset
+                    };
+                    if target < 0 {
+                        return Err(ApiError::new(
+                            ResponseError::OffsetOutOfRange,
+                            format!("offset {target} is negative"),
+                        ));
                     }
-                })
-                .collect();
-            DeleteRecordsTopicResult::default().with_name(t.name).with_partitions(partitions)
-        })
-        .collect();
-    ResponseKind::DeleteRecords(DeleteRecordsResponse::default().with_topics(topics))
+                    part.log
+                        .delete_records_before(target)
+                        .map_err(ApiError::from)?;
+                    part.size_gauge.set(part.log.size_bytes() as f64);
+                    Ok((part, target))
+                });
+            local.push((t.name.clone(), p.partition_index, result));
+        }
+    }
+    async move {
+        let mut topics: Vec<DeleteRecordsTopicResult> = Vec::new();
+        for (name, index, result) in local {
+            let result = match result {
+                Ok((part, target)) => low_watermark(&part, target).await,
+                Err(e) => Err(e),
+            };
+            let r = DeleteRecordsPartitionResult::default().with_partition_index(index);
+            let r = match result {
+                Ok(low) => r.with_low_watermark(low),
+                Err(e) => {
+                    tracing::info!(topic = %name.0.as_str(), partition = index, error = %e, "delete records refused");
+                    r.with_low_watermark(-1).with_error_code(e.code())
+                }
+            };
+            match topics.iter_mut().find(|t| t.name == name) {
+                Some(t) => t.partitions.push(r),
+                None => topics.push(
+                    DeleteRecordsTopicResult::default()
+                        .with_name(name)
+                        .with_partitions(vec![r]),
+                ),
+            }
+        }
+        Some(ResponseKind::DeleteRecords(
+            DeleteRecordsResponse::default().with_topics(topics),
+        ))
+    }
+    .boxed()
+}
+
+/// Applies DeleteRecords to the tiered segments and returns the new low watermark.
+async fn low_watermark(part: &Partition, target: i64) -> ApiResult<i64> {
+    let local_start = part.log.log_start_offset();
+    if part.table.is_some() {
+        return Ok(local_start);
+    }
+    part.tiered.delete_records_before(target).await?;
+    Ok(part.tiered.earliest_offset(local_start))
 }
 
 /// Handles OffsetForLeaderEpoch: epoch 0 ends at the log end offset; later epochs do not exist.

@@ -1,0 +1,1108 @@
+//! Tests of the segment file round trip: Kafka batches of every kind through the writer,
+//! the footer read from the tail only, ranged chunk reads, and rebuilt batches compared
+//! field by field with the originals.
+
+use std::io::Cursor;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int64Type, TimestampMillisecondType};
+use arrow_array::{Array, BinaryArray};
+use arrow_ipc::reader::FileReader;
+use arrow_schema::{DataType, TimeUnit};
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
+use kafka_protocol::records::{Record, RecordBatchDecoder, TimestampType};
+use proptest::prelude::*;
+use weir_protocol::record_batch::{
+    set_log_append_time, set_partition_leader_epoch, split_batches, BatchHeader, ATTRIBUTES_OFFSET,
+    BATCH_LENGTH_OFFSET, HEADER_SIZE, LOG_OVERHEAD,
+};
+use weir_protocol::records::{decode_batch, encode_batch_with, rewrite_crc};
+
+use super::*;
+use crate::layout::{footer_len, FileLayout, TRAILER_LEN};
+use crate::rebuild::{batch_records, first_at_or_after, kafka_batches_from, max_timestamp_record};
+
+type Header<'a> = (&'a str, Option<&'a [u8]>);
+
+fn rec(
+    offset: i64,
+    ts: i64,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[Header],
+) -> LogRecord {
+    LogRecord {
+        offset,
+        timestamp: ts,
+        key: key.map(Bytes::copy_from_slice),
+        value: value.map(Bytes::copy_from_slice),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.map(Bytes::copy_from_slice)))
+            .collect(),
+    }
+}
+
+/// A v2 batch of `records` with the header `fields`, compressed with codec id `codec`.
+fn raw_batch(codec: i16, fields: &BatchFields, records: &[LogRecord]) -> Vec<u8> {
+    let mut plain = BytesMut::new();
+    encode_batch_with(&mut plain, fields, records);
+    if codec == 0 {
+        return plain.to_vec();
+    }
+    let payload = plain[HEADER_SIZE..].to_vec();
+    let mut body = BytesMut::new();
+    match codec {
+        1 => Gzip::compress(&mut body, |b: &mut BytesMut| {
+            b.put_slice(&payload);
+            Ok(())
+        }),
+        2 => Snappy::compress(&mut body, |b: &mut BytesMut| {
+            b.put_slice(&payload);
+            Ok(())
+        }),
+        3 => Lz4::compress(&mut body, |b: &mut BytesMut| {
+            b.put_slice(&payload);
+            Ok(())
+        }),
+        _ => Zstd::compress(&mut body, |b: &mut BytesMut| {
+            b.put_slice(&payload);
+            Ok(())
+        }),
+    }
+    .unwrap();
+    let mut batch = plain[..HEADER_SIZE].to_vec();
+    batch.extend_from_slice(&body);
+    let length = (batch.len() - LOG_OVERHEAD) as i32;
+    batch[BATCH_LENGTH_OFFSET..BATCH_LENGTH_OFFSET + 4].copy_from_slice(&length.to_be_bytes());
+    let attributes =
+        i16::from_be_bytes([batch[ATTRIBUTES_OFFSET], batch[ATTRIBUTES_OFFSET + 1]]) | codec;
+    batch[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
+    rewrite_crc(&mut batch).unwrap();
+    batch
+}
+
+fn fields(base: i64, last_delta: i32, max_ts: i64) -> BatchFields {
+    BatchFields {
+        base_offset: base,
+        last_offset_delta: last_delta,
+        max_timestamp: max_ts,
+        ..BatchFields::default()
+    }
+}
+
+const H: &[Header] = &[("h", Some(b"1")), ("h", Some(b"2")), ("n", None)];
+
+/// One segment with every kind of batch: each codec, null keys and values, repeated
+/// headers, an idempotent producer, LogAppendTime, a transaction and its commit marker,
+/// compaction gaps inside and between batches, timestamps going backwards.
+fn fixture() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    out.push(raw_batch(
+        0,
+        &fields(0, 2, 1_002),
+        &[
+            rec(0, 1_000, Some(b"k0"), Some(b"v0"), H),
+            rec(1, 1_001, Some(b"k1"), Some(b"v1"), &[]),
+            rec(2, 1_002, Some(b"k2"), Some(b"v2"), H),
+        ],
+    ));
+    out.push(raw_batch(
+        1,
+        &fields(3, 1, 1_004),
+        &[
+            rec(3, 1_003, None, Some(b"v3"), H),
+            rec(4, 1_004, Some(b"k4"), None, &[]),
+        ],
+    ));
+    let idem = BatchFields {
+        producer_id: 7,
+        producer_epoch: 2,
+        base_sequence: 10,
+        ..fields(5, 3, 1_100)
+    };
+    out.push(raw_batch(
+        2,
+        &idem,
+        &(5..9)
+            .map(|o| {
+                rec(
+                    o,
+                    1_090 + o,
+                    Some(b"ik"),
+                    Some(b"iv"),
+                    &[("seq", Some(b"x"))],
+                )
+            })
+            .collect::<Vec<_>>(),
+    ));
+    let mut log_append = raw_batch(
+        3,
+        &fields(9, 1, 2),
+        &[
+            rec(9, 1, Some(b"la"), Some(b"x"), H),
+            rec(10, 2, None, None, &[]),
+        ],
+    );
+    set_log_append_time(&mut log_append, 50_000).unwrap();
+    set_partition_leader_epoch(&mut log_append, 3);
+    out.push(log_append);
+    let txn = BatchFields {
+        producer_id: 8,
+        producer_epoch: 0,
+        base_sequence: 0,
+        transactional: true,
+        partition_leader_epoch: 3,
+        ..fields(11, 1, 2_000)
+    };
+    out.push(raw_batch(
+        4,
+        &txn,
+        &[
+            rec(11, 2_000, Some(b"t1"), Some(b"tv"), &[]),
+            rec(12, 1_999, Some(b"t2"), Some(b"tv"), &[]),
+        ],
+    ));
+    let marker = BatchFields {
+        control: true,
+        base_sequence: -1,
+        ..txn
+    };
+    out.push(raw_batch(
+        0,
+        &BatchFields {
+            base_offset: 13,
+            last_offset_delta: 0,
+            max_timestamp: 99_999,
+            ..marker
+        },
+        &[rec(
+            13,
+            99_999,
+            Some(&[0, 0, 0, 1]),
+            Some(&[0, 0, 0, 0, 0, 5]),
+            &[],
+        )],
+    ));
+    // Compacted: records 14, 17, 20 of 14..=23.
+    out.push(raw_batch(
+        4,
+        &fields(14, 9, 3_020),
+        &[
+            rec(14, 3_014, Some(b"c"), Some(b"1"), &[]),
+            rec(17, 3_017, Some(b"d"), None, &[("weir.op", Some(b"-D"))]),
+            rec(20, 3_020, Some(b"e"), Some(b"3"), &[]),
+        ],
+    ));
+    // After a gap of whole batches (24..=29), with an older timestamp.
+    out.push(raw_batch(
+        1,
+        &fields(30, 0, 500),
+        &[rec(30, 500, Some(b"old"), Some(b"o"), &[])],
+    ));
+    let big = vec![b'z'; 300];
+    out.push(raw_batch(
+        2,
+        &fields(31, 4, 4_000),
+        &(31..36)
+            .map(|o| rec(o, 4_000, Some(b"big"), Some(&big), H))
+            .collect::<Vec<_>>(),
+    ));
+    out.push(raw_batch(
+        0,
+        &fields(36, 0, 4_100),
+        &[rec(
+            36,
+            4_100,
+            Some(b""),
+            Some(b""),
+            &[("", None), ("e", Some(b""))],
+        )],
+    ));
+    out
+}
+
+const SMALL: ChunkLimits = ChunkLimits {
+    max_bytes: 600,
+    max_rows: 4,
+};
+
+fn write(batches: &[Vec<u8>], changelog: bool, limits: ChunkLimits) -> (SegmentSummary, Vec<u8>) {
+    let mut writer = SegmentFileWriter::with_limits(Vec::new(), changelog, limits).unwrap();
+    for b in batches {
+        writer.push_batch(b).unwrap();
+    }
+    writer.finish_into_inner().unwrap()
+}
+
+/// The layout from the end of the file only: the trailer, then exactly the footer.
+fn layout_from_tail(file: &[u8]) -> Result<FileLayout> {
+    let len = file.len() as u64;
+    let trailer = file
+        .get(file.len().saturating_sub(TRAILER_LEN)..)
+        .unwrap_or_default();
+    let needed = TRAILER_LEN + footer_len(trailer)?;
+    let tail = file
+        .get(file.len().saturating_sub(needed)..)
+        .unwrap_or_default();
+    FileLayout::from_tail(tail, len)
+}
+
+/// Reads every chunk through its range and rebuilds its batches.
+fn read_all(file: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let layout = layout_from_tail(file)?;
+    let mut out = Vec::new();
+    for (i, chunk) in layout.chunks.iter().enumerate() {
+        let range = chunk.range.start as usize..chunk.range.end as usize;
+        let block = file
+            .get(range)
+            .ok_or_else(|| TieringError::corrupt("range outside the file"))?;
+        let rows = layout.decode_chunk(i, Bytes::copy_from_slice(block))?;
+        let bytes = kafka_batches_from(&rows, i64::MIN, usize::MAX)?;
+        for item in split_batches(&bytes) {
+            let (_, range) = item.map_err(|e| TieringError::corrupt(e.to_string()))?;
+            out.push(bytes[range].to_vec());
+        }
+    }
+    Ok(out)
+}
+
+fn kp_records(batch: &[u8]) -> Vec<Record> {
+    let mut bytes = Bytes::copy_from_slice(batch);
+    RecordBatchDecoder::decode_all(&mut bytes)
+        .unwrap()
+        .into_iter()
+        .flat_map(|set| set.records)
+        .collect()
+}
+
+/// The rebuilt batch is the original in every observable way.
+fn assert_same_batch(original: &[u8], rebuilt: &[u8]) {
+    verify_crc(rebuilt).unwrap();
+    let (h0, r0) = decode_batch_records(original).unwrap();
+    let (h1, r1) = decode_batch_records(rebuilt).unwrap();
+    assert_eq!(BatchFields::from_header(&h1), BatchFields::from_header(&h0));
+    assert_eq!(h1.records_count, h0.records_count);
+    assert_eq!(h1.compression(), 0);
+    assert_eq!(h1.total_size(), rebuilt.len());
+    assert_eq!(r1, r0, "records of the batch at {}", h0.base_offset);
+    assert_eq!(
+        decode_batch(rebuilt).unwrap(),
+        decode_batch(original).unwrap()
+    );
+    // kafka-protocol reports raw record timestamps for LogAppendTime batches.
+    let mask = |mut records: Vec<Record>| {
+        for r in &mut records {
+            if r.timestamp_type == TimestampType::LogAppend {
+                r.timestamp = 0;
+            }
+        }
+        records
+    };
+    assert_eq!(mask(kp_records(rebuilt)), mask(kp_records(original)));
+}
+
+#[test]
+fn round_trip_every_kind_of_batch() {
+    let batches = fixture();
+    let (summary, file) = write(&batches, false, SMALL);
+    let records: u64 = batches
+        .iter()
+        .map(|b| decode_batch_records(b).unwrap().1.len() as u64)
+        .sum();
+    let layout = layout_from_tail(&file).unwrap();
+    assert_eq!(
+        summary,
+        SegmentSummary {
+            first_offset: 0,
+            last_offset: 36,
+            record_count: records,
+            max_timestamp: 99_999,
+            chunk_count: layout.chunks.len(),
+            bytes_written: file.len() as u64,
+        }
+    );
+    assert!(summary.chunk_count >= 5, "{summary:?}");
+    assert!(!layout.changelog);
+    let rebuilt = read_all(&file).unwrap();
+    assert_eq!(rebuilt.len(), batches.len());
+    for (original, rebuilt) in batches.iter().zip(&rebuilt) {
+        assert_same_batch(original, rebuilt);
+    }
+    // The same through a writer that takes the whole segment at once.
+    let mut writer = SegmentFileWriter::with_limits(Vec::new(), false, SMALL).unwrap();
+    writer.push_batches(&batches.concat()).unwrap();
+    let (summary2, file2) = writer.finish_into_inner().unwrap();
+    assert_eq!(summary2, summary);
+    assert_eq!(file2, file);
+}
+
+#[test]
+fn chunks_hold_whole_batches_within_limits() {
+    let batches = fixture();
+    let (_, file) = write(&batches, false, SMALL);
+    let layout = layout_from_tail(&file).unwrap();
+    let headers: Vec<BatchHeader> = batches
+        .iter()
+        .map(|b| BatchHeader::parse(b).unwrap())
+        .collect();
+    let mut next = 0;
+    let mut previous_end = 0;
+    for (i, chunk) in layout.chunks.iter().enumerate() {
+        assert!(chunk.range.start >= previous_end);
+        previous_end = chunk.range.end;
+        let block =
+            Bytes::copy_from_slice(&file[chunk.range.start as usize..chunk.range.end as usize]);
+        let rows = layout.decode_chunk(i, block).unwrap();
+        let kafka = batch_records(&rows).unwrap();
+        assert_eq!(chunk.first_offset, headers[next].base_offset);
+        let count: usize = kafka.iter().map(|(_, r)| r.len()).sum();
+        assert_eq!(chunk.rows as usize, count);
+        assert!(
+            count <= SMALL.max_rows || kafka.len() == 1,
+            "chunk {i}: {count} rows"
+        );
+        for (fields, records) in &kafka {
+            assert_eq!(*fields, BatchFields::from_header(&headers[next]));
+            assert_eq!(*records, decode_batch_records(&batches[next]).unwrap().1);
+            next += 1;
+        }
+        assert_eq!(chunk.last_offset, headers[next - 1].last_offset());
+    }
+    assert_eq!(next, batches.len());
+}
+
+#[test]
+fn offsets_select_chunks_and_batches() {
+    let batches = fixture();
+    let (_, file) = write(&batches, false, SMALL);
+    let layout = layout_from_tail(&file).unwrap();
+    let headers: Vec<BatchHeader> = batches
+        .iter()
+        .map(|b| BatchHeader::parse(b).unwrap())
+        .collect();
+    for offset in -2..40 {
+        let want = headers.iter().position(|h| h.last_offset() >= offset);
+        let Some(i) = layout.chunk_for_offset(offset) else {
+            assert_eq!(want, None, "offset {offset}");
+            continue;
+        };
+        let chunk = &layout.chunks[i];
+        assert!(chunk.last_offset >= offset);
+        assert!(i == 0 || layout.chunks[i - 1].last_offset < offset);
+        let block =
+            Bytes::copy_from_slice(&file[chunk.range.start as usize..chunk.range.end as usize]);
+        let rows = layout.decode_chunk(i, block).unwrap();
+        let bytes = kafka_batches_from(&rows, offset, usize::MAX).unwrap();
+        let first = BatchHeader::parse(&bytes).unwrap();
+        assert_eq!(
+            first.base_offset,
+            headers[want.unwrap()].base_offset,
+            "offset {offset}"
+        );
+        // Past the chunk: nothing.
+        assert!(kafka_batches_from(&rows, chunk.last_offset + 1, usize::MAX)
+            .unwrap()
+            .is_empty());
+    }
+    assert_eq!(layout.first_offset(), Some(0));
+    assert_eq!(layout.last_offset(), Some(36));
+}
+
+#[test]
+fn max_bytes_returns_whole_batches() {
+    let batches = fixture();
+    let (_, file) = write(&batches, false, ChunkLimits::default());
+    let layout = layout_from_tail(&file).unwrap();
+    assert_eq!(layout.chunks.len(), 1);
+    let block = Bytes::copy_from_slice(&file[layout.chunks[0].range.start as usize..]);
+    let block = block.slice(..(layout.chunks[0].range.end - layout.chunks[0].range.start) as usize);
+    let rows = layout.decode_chunk(0, block).unwrap();
+    let all = kafka_batches_from(&rows, 0, usize::MAX).unwrap();
+    let sizes: Vec<usize> = split_batches(&all).map(|r| r.unwrap().1.len()).collect();
+    assert_eq!(sizes.len(), batches.len());
+    let count = |max: usize| split_batches(&kafka_batches_from(&rows, 0, max).unwrap()).count();
+    assert_eq!(count(0), 1);
+    assert_eq!(count(1), 1);
+    assert_eq!(count(sizes[0] + sizes[1] - 1), 1);
+    assert_eq!(count(sizes[0] + sizes[1]), 2);
+    assert_eq!(count(sizes[0] + sizes[1] + 1), 2);
+    assert_eq!(kafka_batches_from(&rows, 0, all.len()).unwrap(), all);
+}
+
+#[test]
+fn timestamp_lookups_match_a_scan() {
+    let batches = fixture();
+    let (_, file) = write(&batches, false, SMALL);
+    let layout = layout_from_tail(&file).unwrap();
+    let data: Vec<(i64, i64)> = batches
+        .iter()
+        .filter(|b| !BatchHeader::parse(b).unwrap().is_control())
+        .flat_map(|b| decode_batch(b).unwrap())
+        .map(|r| (r.offset, r.timestamp))
+        .collect();
+    let decode = |i: usize| {
+        let c = &layout.chunks[i];
+        layout
+            .decode_chunk(
+                i,
+                Bytes::copy_from_slice(&file[c.range.start as usize..c.range.end as usize]),
+            )
+            .unwrap()
+    };
+    for ts in [
+        -1, 0, 499, 500, 501, 1_000, 1_050, 2_000, 3_015, 4_000, 4_100, 4_101, 50_000, 50_001,
+    ] {
+        let want = data.iter().copied().find(|&(_, t)| t >= ts);
+        let got = layout
+            .first_chunk_with_timestamp(ts)
+            .and_then(|i| first_at_or_after(&decode(i), ts).unwrap());
+        assert_eq!(got, want, "ts {ts}");
+    }
+    let max = data.iter().map(|&(_, t)| t).max().unwrap();
+    let want = data.iter().copied().find(|&(_, t)| t == max);
+    let got = layout
+        .max_timestamp_chunk()
+        .and_then(|i| max_timestamp_record(&decode(i)).unwrap());
+    assert_eq!(got, want);
+    assert_eq!(want, Some((9, 50_000)));
+}
+
+/// One row as pyarrow would show it, read column by column.
+#[derive(Debug, PartialEq)]
+struct Row {
+    offset: i64,
+    timestamp: i64,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    headers: Vec<(String, Option<Vec<u8>>)>,
+    batch: BatchFields,
+}
+
+fn rows_of(chunk: &RecordBatch) -> Vec<Row> {
+    use arrow_array::types::{Int16Type, Int32Type};
+    let i64s = |c: usize| chunk.column(c).as_primitive::<Int64Type>().clone();
+    let i32s = |c: usize| chunk.column(c).as_primitive::<Int32Type>().clone();
+    let bools = |c: usize| chunk.column(c).as_boolean().clone();
+    let bins = |c: usize| chunk.column(c).as_binary::<i32>().clone();
+    let ts = chunk
+        .column(schema::TIMESTAMP)
+        .as_primitive::<TimestampMillisecondType>();
+    let (offset, base, max_ts, pid) = (
+        i64s(schema::OFFSET),
+        i64s(schema::BATCH_BASE_OFFSET),
+        i64s(schema::BATCH_MAX_TIMESTAMP),
+        i64s(schema::PRODUCER_ID),
+    );
+    let (delta, seq, epoch) = (
+        i32s(schema::BATCH_LAST_OFFSET_DELTA),
+        i32s(schema::BASE_SEQUENCE),
+        i32s(schema::PARTITION_LEADER_EPOCH),
+    );
+    let producer_epoch = chunk
+        .column(schema::PRODUCER_EPOCH)
+        .as_primitive::<Int16Type>();
+    let (lat, txn, control) = (
+        bools(schema::LOG_APPEND_TIME),
+        bools(schema::IS_TRANSACTIONAL),
+        bools(schema::IS_CONTROL),
+    );
+    let (keys, values) = (bins(schema::KEY), bins(schema::VALUE));
+    let headers = chunk.column(schema::HEADERS).as_list::<i32>();
+    let opt = |a: &BinaryArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_vec());
+    (0..chunk.num_rows())
+        .map(|i| {
+            let h = headers.value(i);
+            let h = h.as_struct();
+            let hk = h.column(0).as_string::<i32>();
+            let hv = h.column(1).as_binary::<i32>();
+            Row {
+                offset: offset.value(i),
+                timestamp: ts.value(i),
+                key: opt(&keys, i),
+                value: opt(&values, i),
+                headers: (0..h.len())
+                    .map(|j| (hk.value(j).to_string(), opt(hv, j)))
+                    .collect(),
+                batch: BatchFields {
+                    base_offset: base.value(i),
+                    last_offset_delta: delta.value(i),
+                    partition_leader_epoch: epoch.value(i),
+                    max_timestamp: max_ts.value(i),
+                    log_append_time: lat.value(i),
+                    transactional: txn.value(i),
+                    control: control.value(i),
+                    producer_id: pid.value(i),
+                    producer_epoch: producer_epoch.value(i),
+                    base_sequence: seq.value(i),
+                },
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn arrow_file_reader_sees_the_columns() {
+    let batches = fixture();
+    let (_, file) = write(&batches, false, SMALL);
+    let reader = FileReader::try_new(Cursor::new(&file), None).unwrap();
+    assert_eq!(
+        reader
+            .custom_metadata()
+            .get(META_FORMAT_VERSION)
+            .map(String::as_str),
+        Some("1")
+    );
+    let index: Vec<ChunkMeta> =
+        serde_json::from_str(reader.custom_metadata().get(META_CHUNKS).unwrap()).unwrap();
+    assert_eq!(index.len(), reader.num_batches());
+    let schema = reader.schema();
+    assert_eq!(schema.fields(), schema::log_schema().fields());
+    assert_eq!(
+        schema.field(schema::TIMESTAMP).data_type(),
+        &DataType::Timestamp(TimeUnit::Millisecond, None)
+    );
+    let got: Vec<Row> = reader.flat_map(|b| rows_of(&b.unwrap())).collect();
+    let want: Vec<Row> = batches
+        .iter()
+        .flat_map(|b| {
+            let (h, records) = decode_batch_records(b).unwrap();
+            records.into_iter().map(move |r| Row {
+                offset: r.offset,
+                timestamp: r.timestamp,
+                key: r.key.map(|k| k.to_vec()),
+                value: r.value.map(|v| v.to_vec()),
+                headers: r
+                    .headers
+                    .into_iter()
+                    .map(|(k, v)| (k, v.map(|v| v.to_vec())))
+                    .collect(),
+                batch: BatchFields::from_header(&h),
+            })
+        })
+        .collect();
+    assert_eq!(got, want);
+    // Spot checks of what the fixture put there.
+    let row = |o: i64| got.iter().find(|r| r.offset == o).unwrap();
+    assert_eq!(row(9).timestamp, 50_000); // LogAppendTime
+    assert!(row(9).batch.log_append_time);
+    assert_eq!(row(0).headers.len(), 3);
+    assert_eq!(row(0).headers[1], ("h".to_string(), Some(b"2".to_vec())));
+    assert_eq!(row(3).key, None);
+    assert_eq!(row(36).key, Some(vec![]));
+    assert!(row(13).batch.control && row(13).batch.transactional);
+    assert_eq!(row(20).batch.last_offset_delta, 9);
+}
+
+#[test]
+fn changelog_files_have_the_op_column() {
+    let records: Vec<LogRecord> = [("+I", 0), ("-U", 1), ("+U", 2), ("-D", 3)]
+        .iter()
+        .map(|&(op, o)| {
+            rec(
+                o,
+                10 + o,
+                Some(b"k"),
+                Some(b"v"),
+                &[("x", None), (OP_HEADER, Some(op.as_bytes()))],
+            )
+        })
+        .chain([rec(4, 20, Some(b"k"), None, &[])])
+        .collect();
+    let batch = raw_batch(4, &fields(0, 4, 20), &records);
+    let (summary, file) = write(std::slice::from_ref(&batch), true, ChunkLimits::default());
+    assert_eq!(summary.record_count, 5);
+    let layout = layout_from_tail(&file).unwrap();
+    assert!(layout.changelog);
+    assert_eq!(layout.schema.fields(), schema::changelog_schema().fields());
+    let mut reader = FileReader::try_new(Cursor::new(&file), None).unwrap();
+    let rows = reader.next().unwrap().unwrap();
+    let ops = rows.column(schema::OP).as_string::<i32>();
+    let got: Vec<Option<&str>> = ops.iter().collect();
+    assert_eq!(
+        got,
+        vec![Some("+I"), Some("-U"), Some("+U"), Some("-D"), None]
+    );
+    let rebuilt = read_all(&file).unwrap();
+    assert_eq!(rebuilt.len(), 1);
+    assert_same_batch(&batch, &rebuilt[0]);
+}
+
+#[test]
+fn default_limits_cut_chunks_by_rows_and_bytes() {
+    // 40 batches of 500 small records: the row limit (16384) closes a chunk after 32.
+    let batches: Vec<Vec<u8>> = (0..40i64)
+        .map(|b| {
+            let records: Vec<LogRecord> = (0..500)
+                .map(|i| rec(b * 500 + i, i, Some(b"k"), Some(b"value"), &[]))
+                .collect();
+            raw_batch(4, &fields(b * 500, 499, 499), &records)
+        })
+        .collect();
+    let (summary, file) = write(&batches, false, ChunkLimits::default());
+    let layout = layout_from_tail(&file).unwrap();
+    let rows: Vec<u64> = layout.chunks.iter().map(|c| c.rows).collect();
+    assert_eq!(rows, vec![16_000, 4_000]);
+    assert_eq!(summary.record_count, 20_000);
+    assert_eq!(
+        read_all(&file).unwrap(),
+        batches
+            .iter()
+            .map(|b| {
+                let (h, r) = decode_batch_records(b).unwrap();
+                let mut out = BytesMut::new();
+                encode_batch_with(&mut out, &BatchFields::from_header(&h), &r);
+                out.to_vec()
+            })
+            .collect::<Vec<_>>()
+    );
+
+    // 10 batches of one 300 KiB value: the byte limit (1 MiB) closes a chunk after 3.
+    let big = vec![7u8; 300 << 10];
+    let batches: Vec<Vec<u8>> = (0..10)
+        .map(|o| raw_batch(0, &fields(o, 0, 1), &[rec(o, 1, None, Some(&big), &[])]))
+        .collect();
+    let (_, file) = write(&batches, false, ChunkLimits::default());
+    let layout = layout_from_tail(&file).unwrap();
+    let rows: Vec<u64> = layout.chunks.iter().map(|c| c.rows).collect();
+    assert_eq!(rows, vec![3, 3, 3, 1]);
+    // zstd: the file is much smaller than its values.
+    assert!(file.len() < 100 << 10, "{}", file.len());
+    let rebuilt = read_all(&file).unwrap();
+    for (original, rebuilt) in batches.iter().zip(&rebuilt) {
+        assert_same_batch(original, rebuilt);
+    }
+}
+
+#[test]
+fn non_utf8_header_keys_cannot_be_tiered() {
+    let mut batch = raw_batch(
+        0,
+        &fields(5, 0, 1),
+        &[rec(5, 1, None, Some(b"v"), &[("hk", Some(b"x"))])],
+    );
+    let at = batch.windows(2).position(|w| w == b"hk").unwrap();
+    batch[at] = 0xff;
+    batch[at + 1] = 0xfe;
+    rewrite_crc(&mut batch).unwrap();
+    let mut writer = SegmentFileWriter::new(Vec::new(), false).unwrap();
+    let err = writer.push_batch(&batch).unwrap_err();
+    assert!(
+        matches!(err, TieringError::NonUtf8HeaderKey { base_offset: 5 }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("not UTF-8"));
+}
+
+#[test]
+fn bad_segments_are_errors() {
+    let batches = fixture();
+    let writer = || SegmentFileWriter::with_limits(Vec::new(), false, SMALL).unwrap();
+
+    let mut bad = batches[1].clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    let err = writer().push_batch(&bad).unwrap_err();
+    assert!(
+        matches!(err, TieringError::Record { base_offset: 3, .. }),
+        "{err}"
+    );
+
+    let mut w = writer();
+    assert!(matches!(
+        w.push_batch(&batches[0][..30]),
+        Err(TieringError::Record { .. })
+    ));
+    let two = [batches[0].clone(), batches[1].clone()].concat();
+    assert!(matches!(
+        w.push_batch(&two),
+        Err(TieringError::Untierable(_))
+    ));
+    assert!(matches!(
+        w.push_batches(&two[..two.len() - 1]),
+        Err(TieringError::Record { .. })
+    ));
+
+    let mut w = writer();
+    w.push_batch(&batches[1]).unwrap();
+    assert!(matches!(
+        w.push_batch(&batches[0]),
+        Err(TieringError::Untierable(_))
+    ));
+    assert!(matches!(
+        w.push_batch(&batches[1]),
+        Err(TieringError::Untierable(_))
+    ));
+
+    let empty = raw_batch(0, &fields(50, 0, 1), &[]);
+    assert!(matches!(
+        writer().push_batch(&empty),
+        Err(TieringError::Untierable(_))
+    ));
+    // A record outside its batch's offset range.
+    let outside = raw_batch(0, &fields(50, 0, 1), &[rec(52, 1, None, None, &[])]);
+    assert!(matches!(
+        writer().push_batch(&outside),
+        Err(TieringError::Untierable(_))
+    ));
+
+    assert!(matches!(writer().finish(), Err(TieringError::EmptySegment)));
+}
+
+#[test]
+fn damaged_tails_are_errors() {
+    let (_, file) = write(&fixture(), false, SMALL);
+    let len = file.len() as u64;
+    let flen = footer_len(&file).unwrap();
+    assert!(matches!(
+        FileLayout::from_tail(&file[file.len() - 5..], len),
+        Err(TieringError::TailTooShort {
+            needed: TRAILER_LEN,
+            got: 5
+        })
+    ));
+    let needed = TRAILER_LEN + flen;
+    match FileLayout::from_tail(&file[file.len() - TRAILER_LEN..], len) {
+        Err(TieringError::TailTooShort { needed: n, .. }) => assert_eq!(n, needed),
+        other => panic!("{other:?}"),
+    }
+    // A generous tail works too.
+    let layout = FileLayout::from_tail(&file[file.len() - needed - 100..], len).unwrap();
+    assert_eq!(layout.chunks, layout_from_tail(&file).unwrap().chunks);
+    // Tail longer than the file, file shorter than the footer.
+    assert!(matches!(
+        FileLayout::from_tail(&file, len - 1),
+        Err(TieringError::Corrupt(_))
+    ));
+    assert!(matches!(
+        FileLayout::from_tail(&file[file.len() - needed..], needed as u64),
+        Err(TieringError::Corrupt(_))
+    ));
+    // Truncated file: the trailer is gone.
+    assert!(layout_from_tail(&file[..file.len() - 3]).is_err());
+    let mut bad = file.clone();
+    *bad.last_mut().unwrap() = b'X';
+    assert!(matches!(
+        layout_from_tail(&bad),
+        Err(TieringError::Corrupt(_))
+    ));
+    let mut bad = file.clone();
+    let at = file.len() - TRAILER_LEN;
+    bad[at..at + 4].copy_from_slice(&(-3i32).to_le_bytes());
+    assert!(matches!(
+        layout_from_tail(&bad),
+        Err(TieringError::Corrupt(_))
+    ));
+    bad[at..at + 4].copy_from_slice(&i32::MAX.to_le_bytes());
+    assert!(layout_from_tail(&bad).is_err());
+    assert!(matches!(
+        FileLayout::parse(b"not a footer"),
+        Err(TieringError::Corrupt(_))
+    ));
+    assert!(matches!(
+        FileLayout::parse(&[]),
+        Err(TieringError::Corrupt(_))
+    ));
+
+    // Every byte of the footer flipped: an error or a layout whose reads fail cleanly.
+    let footer_start = file.len() - needed;
+    for at in footer_start..file.len() {
+        for bit in [0x01, 0x80] {
+            let mut bad = file.clone();
+            bad[at] ^= bit;
+            let _ = read_all(&bad);
+        }
+    }
+}
+
+#[test]
+fn damaged_chunks_are_errors() {
+    let (_, file) = write(&fixture(), false, SMALL);
+    let layout = layout_from_tail(&file).unwrap();
+    let chunk = |i: usize| {
+        let c = &layout.chunks[i];
+        Bytes::copy_from_slice(&file[c.range.start as usize..c.range.end as usize])
+    };
+    let count = layout.chunks.len();
+    assert!(matches!(
+        layout.decode_chunk(count, chunk(0)),
+        Err(TieringError::NoSuchChunk { index, count: c }) if index == count && c == count
+    ));
+    let short = chunk(0).slice(..chunk(0).len() - 1);
+    assert!(matches!(
+        layout.decode_chunk(0, short),
+        Err(TieringError::Corrupt(_))
+    ));
+    assert!(matches!(
+        layout.decode_chunk(0, Bytes::new()),
+        Err(TieringError::Corrupt(_))
+    ));
+    // Another chunk's block padded or cut to this chunk's length.
+    let mut other = chunk(1).to_vec();
+    other.resize(chunk(0).len(), 0);
+    assert!(layout.decode_chunk(0, Bytes::from(other)).is_err());
+    // Every byte flipped (three ways): decoding and rebuilding never panic, with zstd
+    // buffers and with plain ones (where corrupt offsets reach arrow's validation).
+    fuzz_chunk(&layout, &chunk(0));
+    let reader = FileReader::try_new(Cursor::new(&file), None).unwrap();
+    let index = reader.custom_metadata().get(META_CHUNKS).unwrap().clone();
+    let plain = with_metadata(&file, &[(META_FORMAT_VERSION, "1"), (META_CHUNKS, &index)]);
+    let layout = layout_from_tail(&plain).unwrap();
+    let c = &layout.chunks[0];
+    fuzz_chunk(
+        &layout,
+        &plain[c.range.start as usize..c.range.end as usize],
+    );
+}
+
+fn fuzz_chunk(layout: &FileLayout, block: &[u8]) {
+    for at in 0..block.len() {
+        for bit in [0x01, 0x10, 0xff] {
+            let mut bad = block.to_vec();
+            bad[at] ^= bit;
+            if let Ok(rows) = layout.decode_chunk(0, Bytes::from(bad)) {
+                let _ = kafka_batches_from(&rows, 0, usize::MAX);
+                let _ = batch_records(&rows);
+                let _ = first_at_or_after(&rows, 0);
+                let _ = max_timestamp_record(&rows);
+            }
+        }
+    }
+}
+
+/// Rewrites `file`'s chunks with a different footer metadata.
+fn with_metadata(file: &[u8], metadata: &[(&str, &str)]) -> Vec<u8> {
+    let reader = FileReader::try_new(Cursor::new(file), None).unwrap();
+    let schema = reader.schema();
+    let mut out = Vec::new();
+    let mut writer = arrow_ipc::writer::FileWriter::try_new(&mut out, &schema).unwrap();
+    for (k, v) in metadata {
+        writer.write_metadata(*k, *v);
+    }
+    for batch in reader {
+        writer.write(&batch.unwrap()).unwrap();
+    }
+    writer.finish().unwrap();
+    drop(writer);
+    out
+}
+
+#[test]
+fn footer_metadata_is_validated() {
+    let (_, file) = write(&fixture(), false, SMALL);
+    let reader = FileReader::try_new(Cursor::new(&file), None).unwrap();
+    let index = reader.custom_metadata().get(META_CHUNKS).unwrap().clone();
+    // Rewritten without compression, with the same index: still readable.
+    let same = with_metadata(&file, &[(META_FORMAT_VERSION, "1"), (META_CHUNKS, &index)]);
+    assert_eq!(read_all(&same).unwrap(), read_all(&file).unwrap());
+
+    let mut metas: Vec<ChunkMeta> = serde_json::from_str(&index).unwrap();
+    let fewer = serde_json::to_string(&metas[1..]).unwrap();
+    metas[1].first_offset = metas[0].last_offset;
+    let overlapping = serde_json::to_string(&metas).unwrap();
+    let mut metas: Vec<ChunkMeta> = serde_json::from_str(&index).unwrap();
+    metas[0].rows += 1;
+    let wrong_rows = serde_json::to_string(&metas).unwrap();
+    let cases: Vec<Vec<(&str, &str)>> = vec![
+        vec![],
+        vec![(META_CHUNKS, &index)],
+        vec![(META_FORMAT_VERSION, "2"), (META_CHUNKS, &index)],
+        vec![(META_FORMAT_VERSION, "1")],
+        vec![(META_FORMAT_VERSION, "1"), (META_CHUNKS, "{not json")],
+        vec![(META_FORMAT_VERSION, "1"), (META_CHUNKS, "{}")],
+        vec![(META_FORMAT_VERSION, "1"), (META_CHUNKS, &fewer)],
+        vec![(META_FORMAT_VERSION, "1"), (META_CHUNKS, &overlapping)],
+    ];
+    for metadata in cases {
+        let bad = with_metadata(&file, &metadata);
+        assert!(
+            matches!(layout_from_tail(&bad), Err(TieringError::Corrupt(_))),
+            "{metadata:?}"
+        );
+    }
+    let bad = with_metadata(
+        &file,
+        &[(META_FORMAT_VERSION, "1"), (META_CHUNKS, &wrong_rows)],
+    );
+    let layout = layout_from_tail(&bad).unwrap();
+    let c = &layout.chunks[0];
+    let block = Bytes::copy_from_slice(&bad[c.range.start as usize..c.range.end as usize]);
+    assert!(matches!(
+        layout.decode_chunk(0, block),
+        Err(TieringError::Corrupt(_))
+    ));
+
+    // Some other Arrow file.
+    let batch = RecordBatch::try_from_iter([(
+        "offset",
+        std::sync::Arc::new(arrow_array::Int64Array::from(vec![1i64])) as arrow_array::ArrayRef,
+    )])
+    .unwrap();
+    let mut other = Vec::new();
+    let mut w = arrow_ipc::writer::FileWriter::try_new(&mut other, &batch.schema()).unwrap();
+    w.write_metadata(META_FORMAT_VERSION, "1");
+    w.write_metadata(META_CHUNKS, "[]");
+    w.write(&batch).unwrap();
+    w.finish().unwrap();
+    drop(w);
+    assert!(matches!(
+        layout_from_tail(&other),
+        Err(TieringError::Corrupt(_))
+    ));
+}
+
+#[test]
+fn layout_is_shareable() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<FileLayout>();
+}
+
+/// One generated record: offset gap before it, timestamp, key, value, headers.
+type GenRecord = (
+    i64,
+    i64,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Vec<(String, Option<Vec<u8>>)>,
+);
+
+/// One generated Kafka batch.
+#[derive(Debug, Clone)]
+struct Spec {
+    codec: i16,
+    gap_before: i64,
+    /// Per record: offset gap before it, timestamp, key, value, headers.
+    records: Vec<GenRecord>,
+    trailing_gap: i32,
+    log_append: Option<i64>,
+    producer: Option<(i64, i16, i32)>,
+    transactional: bool,
+    control: bool,
+    leader_epoch: i32,
+}
+
+fn spec() -> impl Strategy<Value = Spec> {
+    let bytes = || prop::option::of(prop::collection::vec(any::<u8>(), 0..12));
+    let header = (prop::sample::select(vec!["a", "b", "weir.op", ""]), bytes())
+        .prop_map(|(k, v)| (k.to_string(), v));
+    let record = (
+        0i64..3,
+        -1i64..10_000,
+        bytes(),
+        bytes(),
+        prop::collection::vec(header, 0..4),
+    );
+    (
+        0i16..5,
+        0i64..3,
+        prop::collection::vec(record, 1..6),
+        0i32..3,
+        prop::option::of(0i64..100_000),
+        prop::option::of((0i64..1_000, 0i16..5, 0i32..1_000)),
+        any::<bool>(),
+        prop::bool::weighted(0.1),
+        -1i32..5,
+    )
+        .prop_map(
+            |(
+                codec,
+                gap_before,
+                records,
+                trailing_gap,
+                log_append,
+                producer,
+                transactional,
+                control,
+                leader_epoch,
+            )| Spec {
+                codec,
+                gap_before,
+                records,
+                trailing_gap,
+                log_append,
+                producer,
+                transactional,
+                control,
+                leader_epoch,
+            },
+        )
+}
+
+fn build(specs: &[Spec]) -> Vec<Vec<u8>> {
+    let mut next = 0i64;
+    let mut out = Vec::new();
+    for s in specs {
+        let base = next + s.gap_before;
+        let mut offset = base;
+        let mut records = Vec::new();
+        for (i, (gap, ts, key, value, headers)) in s.records.iter().enumerate() {
+            if i > 0 {
+                offset += 1 + gap;
+            }
+            records.push(LogRecord {
+                offset,
+                timestamp: *ts,
+                key: key.clone().map(Bytes::from),
+                value: value.clone().map(Bytes::from),
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone().map(Bytes::from)))
+                    .collect(),
+            });
+        }
+        let last = offset + i64::from(s.trailing_gap);
+        let (pid, epoch, seq) = s.producer.unwrap_or((-1, -1, -1));
+        let f = BatchFields {
+            base_offset: base,
+            last_offset_delta: (last - base) as i32,
+            partition_leader_epoch: s.leader_epoch,
+            max_timestamp: records.iter().map(|r| r.timestamp).max().unwrap_or(-1),
+            log_append_time: false,
+            transactional: s.transactional,
+            control: s.control,
+            producer_id: pid,
+            producer_epoch: epoch,
+            base_sequence: seq,
+        };
+        let mut batch = raw_batch(s.codec, &f, &records);
+        if let Some(ts) = s.log_append {
+            set_log_append_time(&mut batch, ts).unwrap();
+        }
+        out.push(batch);
+        next = last + 1;
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn prop_round_trip(
+        specs in prop::collection::vec(spec(), 1..12),
+        max_rows in 1usize..10,
+        max_bytes in 1usize..200,
+        changelog in any::<bool>(),
+        from in 0usize..12,
+    ) {
+        let batches = build(&specs);
+        let (summary, file) = write(&batches, changelog, ChunkLimits { max_bytes, max_rows });
+        prop_assert_eq!(summary.bytes_written, file.len() as u64);
+        let rebuilt = read_all(&file).unwrap();
+        prop_assert_eq!(rebuilt.len(), batches.len());
+        for (original, rebuilt) in batches.iter().zip(&rebuilt) {
+            assert_same_batch(original, rebuilt);
+        }
+        // A fetch from the first offset of some batch finds that batch first.
+        let layout = layout_from_tail(&file).unwrap();
+        let target = BatchHeader::parse(&batches[from % batches.len()]).unwrap();
+        let i = layout.chunk_for_offset(target.base_offset).unwrap();
+        let c = &layout.chunks[i];
+        let rows = layout
+            .decode_chunk(i, Bytes::copy_from_slice(&file[c.range.start as usize..c.range.end as usize]))
+            .unwrap();
+        let got = kafka_batches_from(&rows, target.base_offset, 1).unwrap();
+        prop_assert_eq!(BatchHeader::parse(&got).unwrap().base_offset, target.base_offset);
+    }
+}
