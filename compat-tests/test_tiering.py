@@ -291,7 +291,8 @@ def set_configs(bs: str, topic: str, **configs) -> None:
     entries = [ConfigEntry(k.replace("_", "."), str(v), incremental_operation=AlterConfigOpType.SET)
                for k, v in configs.items()]
     res = ConfigResource("topic", topic, incremental_configs=entries)
-    admin(bs).incremental_alter_configs([res])[res].result(timeout=30)
+    client = admin(bs)  # keep the handle alive until the result is in
+    client.incremental_alter_configs([res])[res].result(timeout=30)
 
 
 def msum(broker, name: str, **labels) -> float:
@@ -711,7 +712,8 @@ def test_remote_retention_delete_records_and_topic_deletion(broker_factory, s3):
     cut = left[1]["base_offset"] + 7
     assert cut < t.active_base(t2)
     tp = TopicPartition(t2, 0, cut)
-    res = admin(t.bs).delete_records([tp])
+    client = admin(t.bs)  # keep the handle alive until the result is in
+    res = client.delete_records([tp])
     assert next(iter(res.values())).result(timeout=30).low_watermark == cut
     assert watermarks(t.bs, t2) == (cut, 3000)
     wait_for(lambda: first_base(t, t2) == left[1]["base_offset"],
@@ -723,7 +725,8 @@ def test_remote_retention_delete_records_and_topic_deletion(broker_factory, s3):
     assert_same([msg_tuple(m) for m in got], want2[cut:], f"{t2} after DeleteRecords")
 
     # Deleting a topic deletes its objects and manifests.
-    for name, fut in admin(t.bs).delete_topics([t1, t2], operation_timeout=30).items():
+    client = admin(t.bs)
+    for name, fut in client.delete_topics([t1, t2], operation_timeout=30).items():
         fut.result(timeout=30)
     for name in (t1, t2):
         wait_for(lambda: not t.store.objects(f"{t.prefix}/{name}/"), f"objects of deleted {name} gone")

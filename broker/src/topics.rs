@@ -14,7 +14,7 @@ use kafka_protocol::error::ResponseError;
 use metrics::{Counter, Gauge};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-use weir_storage::PartitionLog;
+use weir_storage::{PartitionLog, ReadResult};
 use weir_tiering::{PartitionId, TieredPartition, Tiering};
 
 use crate::config::BrokerConfig;
@@ -39,6 +39,59 @@ pub struct Partition {
     pub tiered: Arc<TieredPartition>,
     /// For a table topic: tiering of its changelog partition's log.
     pub changelog_tiered: Option<Arc<TieredPartition>>,
+}
+
+impl Partition {
+    /// The log start offset consumers see: the first tiered offset when the tiered segments
+    /// reach the local log, else the local log start.
+    pub fn log_start_offset(&self) -> i64 {
+        self.tiered.earliest_offset(self.log.log_start_offset())
+    }
+
+    /// The first offset a fetch from the beginning returns: for a table topic, the oldest
+    /// row kept below the log start (compacted read), else the log start.
+    pub fn earliest_offset(&self) -> ApiResult<i64> {
+        let start = self.log_start_offset();
+        match &self.table {
+            Some(table) => table.earliest_offset(start),
+            None => Ok(start),
+        }
+    }
+
+    /// Whole record batches from `offset`: below the log start of a table topic the compacted
+    /// rows; below the local log start the tiered segments (object store); then the local log.
+    /// The result's `log_start_offset` is [`Partition::earliest_offset`].
+    pub async fn read(&self, offset: i64, max_bytes: usize) -> ApiResult<ReadResult> {
+        let log = &self.log;
+        let local_start = log.log_start_offset();
+        let start = self.tiered.earliest_offset(local_start);
+        let earliest = self.earliest_offset()?;
+        let mut offset = offset;
+        if let Some(table) = &self.table {
+            if (0..start).contains(&offset) {
+                let compacted = table.read_compacted(offset, start, max_bytes)?;
+                if !compacted.is_empty() {
+                    return Ok(ReadResult {
+                        records: compacted,
+                        high_watermark: log.log_end_offset(),
+                        log_start_offset: earliest,
+                    });
+                }
+                offset = start;
+            }
+        }
+        let mut read = if offset < local_start && self.tiered.serves(offset) {
+            ReadResult {
+                records: self.tiered.read(offset, max_bytes).await?,
+                high_watermark: log.log_end_offset(),
+                log_start_offset: earliest,
+            }
+        } else {
+            log.read(offset, max_bytes).map_err(ApiError::from)?
+        };
+        read.log_start_offset = earliest;
+        Ok(read)
+    }
 }
 
 /// Per-topic metric handles, created once so the produce and fetch paths never allocate labels.

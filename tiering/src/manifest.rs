@@ -168,7 +168,7 @@ impl ManifestStore {
                     version: result.meta.version.clone(),
                 });
                 let bytes = result.bytes().await?;
-                Manifest::parse(&bytes, &self.path.to_string()).map(Some)
+                Manifest::parse(&bytes, self.path.as_ref()).map(Some)
             }
             Err(object_store::Error::NotFound { .. }) => {
                 self.version = None;

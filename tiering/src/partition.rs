@@ -215,8 +215,12 @@ impl TieredPartition {
         else {
             return Ok(None);
         };
-        let target = best.max_timestamp;
-        self.offset_for_timestamp(target).await
+        let layout = self.layout(best).await?;
+        let Some(chunk) = layout.max_timestamp_chunk() else {
+            return Ok(None);
+        };
+        let rows = self.chunk_rows(best, &layout, chunk).await?;
+        Ok(rebuild::max_timestamp_record(&rows)?)
     }
 
     /// The layout (footer) of a segment's object, cached.

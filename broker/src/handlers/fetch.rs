@@ -17,9 +17,7 @@ use tokio::time::Instant;
 
 use super::Reply;
 use crate::broker::Broker;
-use crate::errors::{ApiError, ApiResult};
 use crate::topics::{Partition, Topic};
-use weir_storage::ReadResult;
 
 /// One requested partition, resolved once per request.
 struct Target {
@@ -77,27 +75,6 @@ fn resolve(broker: &Broker, request: &FetchRequest, version: i16) -> Vec<TopicTa
         .collect()
 }
 
-/// Reads one partition from `offset`: a table's log or compacted state, the local log, or,
-/// below the local log start of a tiered log, the object store.
-async fn read_partition(p: &Partition, offset: i64, max_bytes: usize) -> ApiResult<ReadResult> {
-    let log = &p.log;
-    if let Some(table) = &p.table {
-        return table.read(log, offset, max_bytes);
-    }
-    let local_start = log.log_start_offset();
-    if offset < local_start && p.tiered.serves(offset) {
-        let records = p.tiered.read(offset, max_bytes).await?;
-        return Ok(ReadResult {
-            records,
-            high_watermark: log.log_end_offset(),
-            log_start_offset: p.tiered.earliest_offset(local_start),
-        });
-    }
-    let mut read = log.read(offset, max_bytes).map_err(ApiError::from)?;
-    read.log_start_offset = p.tiered.earliest_offset(read.log_start_offset);
-    Ok(read)
-}
-
 /// Reads every target once. Returns the response, the bytes of records in it, and whether any
 /// partition reported an error (which ends a long poll, as in Kafka).
 async fn read_all(
@@ -126,11 +103,7 @@ async fn read_all(
                 }
                 Ok(p) => {
                     let log = &p.log;
-                    let local_start = log.log_start_offset();
-                    let start = match &p.table {
-                        Some(_) => local_start,
-                        None => p.tiered.earliest_offset(local_start),
-                    };
+                    let start = p.log_start_offset();
                     let hw = log.log_end_offset();
                     data = data
                         .with_high_watermark(hw)
@@ -139,7 +112,7 @@ async fn read_all(
                     // Once the response is full, later partitions only report their offsets.
                     let budget = (target.max_bytes.max(0) as usize).min(remaining);
                     if budget > 0 || total == 0 {
-                        let read = read_partition(p, target.fetch_offset, budget.max(1)).await;
+                        let read = p.read(target.fetch_offset, budget.max(1)).await;
                         match read {
                             Ok(read) => {
                                 let n = read.records.len();

@@ -29,15 +29,10 @@ async fn lookup(
     let p = broker.topics.partition(topic, partition)?;
     let log = &p.log;
     let local_start = log.log_start_offset();
-    // Table topics serve below their log start from the table state, not from the store.
-    let tiered = (p.table.is_none() && p.tiered.earliest_offset(local_start) < local_start)
-        .then_some(&p.tiered);
+    let tiered = (p.log_start_offset() < local_start).then_some(&p.tiered);
     Ok(match timestamp {
         LATEST => (-1, log.log_end_offset()),
-        EARLIEST => match &p.table {
-            Some(t) => (-1, t.earliest_offset(local_start)?),
-            None => (-1, p.tiered.earliest_offset(local_start)),
-        },
+        EARLIEST => (-1, p.earliest_offset()?),
         EARLIEST_LOCAL => (-1, local_start),
         MAX_TIMESTAMP => {
             let local = log.max_timestamp().map_err(ApiError::from)?;

@@ -88,12 +88,8 @@ pub fn delete_records(broker: &Arc<Broker>, request: DeleteRecordsRequest) -> Re
 
 /// Applies DeleteRecords to the tiered segments and returns the new low watermark.
 async fn low_watermark(part: &Partition, target: i64) -> ApiResult<i64> {
-    let local_start = part.log.log_start_offset();
-    if part.table.is_some() {
-        return Ok(local_start);
-    }
     part.tiered.delete_records_before(target).await?;
-    Ok(part.tiered.earliest_offset(local_start))
+    Ok(part.log_start_offset())
 }
 
 /// Handles OffsetForLeaderEpoch: epoch 0 ends at the log end offset; later epochs do not exist.

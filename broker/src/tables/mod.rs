@@ -13,7 +13,7 @@ use kafka_protocol::error::ResponseError;
 use weir_protocol::record_batch::split_batches;
 use weir_protocol::records::encode_batch;
 use weir_storage::table::{parse_batch, Change, Row, TableError, TableStore};
-use weir_storage::{AppendResult, LogConfig, PartitionLog, ReadResult};
+use weir_storage::{AppendResult, LogConfig, PartitionLog};
 
 use crate::errors::{ApiError, ApiResult};
 use crate::topic_config::{ChangelogFormat, TableSettings};
@@ -320,33 +320,11 @@ impl TablePartition {
         Ok(first.first().map_or(log_start, |r| r.offset))
     }
 
-    /// A fetch of the topic: below the log start, the latest record of every key whose latest
-    /// record lies there (Kafka's compacted-topic contract); from the log start on, the log.
-    /// The result's `log_start_offset` is the earliest offset a consumer can read.
-    pub fn read(&self, log: &PartitionLog, offset: i64, max_bytes: usize) -> ApiResult<ReadResult> {
-        let log_start = log.log_start_offset();
-        let earliest = self.earliest_offset(log_start)?;
-        let mut read = if (0..log_start).contains(&offset) {
-            let compacted = self.read_compacted(offset, log_start, max_bytes)?;
-            if compacted.is_empty() {
-                log.read(log_start, max_bytes)?
-            } else {
-                ReadResult {
-                    records: compacted,
-                    high_watermark: log.log_end_offset(),
-                    log_start_offset: earliest,
-                }
-            }
-        } else {
-            log.read(offset, max_bytes)?
-        };
-        read.log_start_offset = earliest;
-        Ok(read)
-    }
-
-    /// Rows with offsets in `[from, until)` as uncompressed record batches with their original
-    /// offsets, timestamps and headers; at least one batch, then up to about `max_bytes`.
-    fn read_compacted(&self, from: i64, until: i64, max_bytes: usize) -> ApiResult<Bytes> {
+    /// The compacted read below the log start (Kafka's compacted-topic contract): rows with
+    /// offsets in `[from, until)` — the latest record of every key whose latest record lies
+    /// there — as uncompressed record batches with their original offsets, timestamps and
+    /// headers; at least one batch, then up to about `max_bytes`.
+    pub fn read_compacted(&self, from: i64, until: i64, max_bytes: usize) -> ApiResult<Bytes> {
         let mut out = BytesMut::new();
         let mut next = from;
         while next < until {
