@@ -18,7 +18,7 @@ struct Cli {
 enum Command {
     /// Run the broker. Every setting can also be given as a WEIR_* environment variable or in
     /// the TOML file named by --config; flags win over the environment, which wins over the file.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage topics on a running broker: create, list, describe, delete, alter.
     Topic(TopicArgs),
     /// Inspect consumer groups on a running broker: list, describe.
@@ -43,7 +43,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            let config = BrokerConfig::resolve(args)?;
+            let config = BrokerConfig::resolve(*args)?;
             init_logging(config.log_format);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

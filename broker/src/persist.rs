@@ -2,26 +2,17 @@
 //! cluster id): write a temporary file, fsync it, rename it over the target, fsync the
 //! directory. A reader sees the old or the new content, never a torn one.
 
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::Path;
 
-/// Atomically replaces `path` with `contents`.
+/// Atomically replaces `path` with `contents`, creating its directory if needed.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
     fs::create_dir_all(dir)?;
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = Path::new(&tmp_name);
-    {
-        let mut f = File::create(tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-    }
-    fs::rename(tmp, path)?;
-    File::open(dir)?.sync_all()
+    weir_storage::write_atomic(path, contents)
 }
 
 #[cfg(test)]

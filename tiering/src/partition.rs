@@ -220,7 +220,7 @@ impl TieredPartition {
             return Ok(None);
         };
         let rows = self.chunk_rows(best, &layout, chunk).await?;
-        Ok(rebuild::max_timestamp_record(&rows)?)
+        rebuild::max_timestamp_record(&rows)
     }
 
     /// The layout (footer) of a segment's object, cached.
