@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -29,6 +30,8 @@ def weir(broker, *args, env: dict | None = None, bootstrap: bool = True,
     if bootstrap:
         cmd += ["--bootstrap", broker.bootstrap]
     full_env = {k: v for k, v in os.environ.items() if k != "WEIR_BOOTSTRAP"}
+    # `topic describe` reads the storage view from the HTTP admin API.
+    full_env["WEIR_HTTP_ADDR"] = f"127.0.0.1:{broker.http_port}"
     full_env.update(env or {})
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT,
                        env=full_env, text=True)
@@ -52,6 +55,26 @@ def fails(broker, *args, code: int = 1) -> str:
     p = weir(broker, *args, expect=code)
     assert p.stdout == ""
     return p.stderr
+
+
+STORAGE_HEADINGS = ["PARTITION", "LEADER", "LOG START OFFSET", "LOG END OFFSET",
+                    "LOCAL START OFFSET", "LOCAL BYTES", "REMOTE START OFFSET",
+                    "REMOTE END OFFSET", "REMOTE SEGMENTS", "REMOTE BYTES"]
+
+
+def local_bytes(broker, topic: str, p: int) -> int:
+    return sum(f.stat().st_size for f in broker.partition_dir(topic, p).glob("*.log"))
+
+
+def describe_rows(text: str) -> tuple[list[str], list[list[str]]]:
+    """The text of `weir topic describe` after its 5 header lines, split into cells."""
+    lines = text.splitlines()[5:]
+    return re.split(r"\s{2,}", lines[0].strip()), [line.split() for line in lines[1:]]
+
+
+def untiered_row(broker, topic: str, p: int, end: int) -> list[str]:
+    """A partition nothing was tiered from: everything local, one segment."""
+    return [str(p), "1", "0", str(end), "0", str(local_bytes(broker, topic, p)), "-", "-", "0", "0"]
 
 
 def kcat_produce(broker, topic: str, partition: int, lines: list[str]) -> None:
@@ -86,16 +109,17 @@ def test_topic_create_list_describe_alter_delete(broker):
     kcat_produce(broker, "cli-orders", 0, ["a", "b", "c", "d", "e"])
     kcat_produce(broker, "cli-orders", 2, ["x", "y"])
     ids = topic_ids(broker)
-    assert out(broker, "topic", "describe", "cli-orders") == (
+    text = out(broker, "topic", "describe", "cli-orders")
+    assert text.startswith(
         "Topic: cli-orders\n"
         f"Topic ID: {ids['cli-orders']}\n"
         "Partitions: 3\n"
         "Configs: cleanup.policy=delete, retention.ms=86400000\n"
-        "\n"
-        "PARTITION  LEADER  LOG START OFFSET  LOG END OFFSET\n"
-        "0          1       0                 5\n"
-        "1          1       0                 0\n"
-        "2          1       0                 2\n")
+        "\n")
+    assert describe_rows(text) == (STORAGE_HEADINGS, [
+        untiered_row(broker, "cli-orders", 0, 5),
+        untiered_row(broker, "cli-orders", 1, 0),
+        untiered_row(broker, "cli-orders", 2, 2)])
 
     assert out(broker, "topic", "alter", "cli-orders", "--config", "segment.bytes=1048576",
                "--config", "retention.ms=3600000", "--delete-config", "cleanup.policy") == \
@@ -105,14 +129,14 @@ def test_topic_create_list_describe_alter_delete(broker):
         "Altered topic cli-orders: deleted segment.bytes.\n"
     assert out(broker, "topic", "describe", "cli-orders").splitlines()[3] == \
         "Configs: retention.ms=3600000"
-    assert out(broker, "topic", "describe", "cli-a") == (
+    text = out(broker, "topic", "describe", "cli-a")
+    assert text.startswith(
         "Topic: cli-a\n"
         f"Topic ID: {ids['cli-a']}\n"
         "Partitions: 1\n"
         "Configs: (none)\n"
-        "\n"
-        "PARTITION  LEADER  LOG START OFFSET  LOG END OFFSET\n"
-        "0          1       0                 0\n")
+        "\n")
+    assert describe_rows(text) == (STORAGE_HEADINGS, [untiered_row(broker, "cli-a", 0, 0)])
 
     assert out(broker, "topic", "delete", "cli-a") == "Deleted topic cli-a.\n"
     assert out(broker, "topic", "list") == "TOPIC       PARTITIONS\ncli-orders  3\n"
@@ -134,8 +158,13 @@ def test_topic_json(broker):
         "topic_id": topic_id,
         "internal": False,
         "partitions": [
-            {"partition": 0, "leader": 1, "log_start_offset": 0, "log_end_offset": 0},
-            {"partition": 1, "leader": 1, "log_start_offset": 0, "log_end_offset": 7},
+            {"partition": p, "leader": 1, "log_start_offset": 0, "log_end_offset": end,
+             "storage": {"partition": p, "local_start_offset": 0, "log_end_offset": end,
+                         "local_bytes": local_bytes(broker, "cli-j", p), "local_segments": 1,
+                         "remote_start_offset": None, "remote_end_offset": None,
+                         "remote_bytes": 0, "remote_segments": 0,
+                         "pending_upload_segments": 0, "pending_upload_bytes": 0}}
+            for p, end in ((0, 0), (1, 7))
         ],
         "configs": {"retention.bytes": "1000000"},
     }

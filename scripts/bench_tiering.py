@@ -60,8 +60,13 @@ def rss_mib(pid: int) -> float:
 
 def perf_mbps(out: str, verb: str) -> tuple[int, float, float]:
     """(messages, MB/s, seconds) from rdkafka_performance's summary line."""
+    # "% N messages (B bytes) consumed in T ms: ..." or
+    # "% N messages produced (B bytes), D delivered (...) in T ms: ..."; the last one counts.
+    pattern = (rf"% (\d+) messages \((\d+) bytes\) {verb} in (\d+)ms"
+               if verb == "consumed" else
+               rf"% (\d+) messages {verb} \((\d+) bytes\)[^\n]* in (\d+)ms")
     m = None
-    for m in re.finditer(rf"% (\d+) messages \((\d+) bytes\) {verb} in (\d+)ms", out):
+    for m in re.finditer(pattern, out):
         pass
     if m is None:
         raise SystemExit(f"no '{verb}' summary in rdkafka_performance output:\n{out[-2000:]}")
