@@ -88,6 +88,25 @@ class SeaweedError(AssertionError):
     pass
 
 
+def bucket_objects(client, bucket: str, prefix: str = "") -> dict[str, int]:
+    """{key: size} of every object of `bucket` whose key starts with `prefix`."""
+    out = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for o in page.get("Contents", []):
+            out[o["Key"]] = o["Size"]
+    return out
+
+
+def bucket_get(client, bucket: str, key: str, missing_ok: bool = False) -> bytes | None:
+    """The bytes of `key` in `bucket`; None for a missing key when missing_ok."""
+    try:
+        return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except client.exceptions.NoSuchKey:
+        if missing_ok:
+            return None
+        raise
+
+
 class SeaweedS3:
     """One `weed mini` process with its own data directory; stop() and start() keep the data
     directory and the ports, so clients configured with env() reconnect after a restart."""
@@ -234,21 +253,11 @@ class SeaweedS3:
 
     def objects(self, prefix: str = "") -> dict[str, int]:
         """{key: size} of every object whose key starts with `prefix`."""
-        out = {}
-        for page in self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=prefix):
-            for o in page.get("Contents", []):
-                out[o["Key"]] = o["Size"]
-        return out
+        return bucket_objects(self.client, self.bucket, prefix)
 
     def get(self, key: str, missing_ok: bool = False) -> bytes | None:
         """The object's bytes; None for a missing key when missing_ok."""
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except self.client.exceptions.NoSuchKey:
-            if missing_ok:
-                return None
-            raise
+        return bucket_get(self.client, self.bucket, key, missing_ok)
 
     def put(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data)

@@ -32,7 +32,7 @@ from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from conftest import unique_topic, weir_bin
 from javatest import SRC, classpath, compile_java
-from s3server import s3, s3_factory  # noqa: F401  (fixtures)
+from s3server import bucket_get, bucket_objects, s3, s3_factory  # noqa: F401  (fixtures)
 from test_crash import LoadProducer
 from test_http import scrape
 from test_tables import changelog, fold, http_json
@@ -783,16 +783,10 @@ class _EnvS3:
                                    config=Config(s3={"addressing_style": "path"}))
 
     def objects(self, prefix: str = "") -> dict[str, int]:
-        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
-        return {o["Key"]: o["Size"] for page in pages for o in page.get("Contents", [])}
+        return bucket_objects(self.client, self.bucket, prefix)
 
     def get(self, key: str, missing_ok: bool = False) -> bytes | None:
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except self.client.exceptions.NoSuchKey:
-            if missing_ok:
-                return None
-            raise
+        return bucket_get(self.client, self.bucket, key, missing_ok)
 
 
 def _inspect(where: str) -> None:

@@ -51,7 +51,11 @@ impl Partition {
     /// The first offset a fetch from the beginning returns: for a table topic, the oldest
     /// row kept below the log start (compacted read), else the log start.
     pub fn earliest_offset(&self) -> ApiResult<i64> {
-        let start = self.log_start_offset();
+        self.earliest_from(self.log_start_offset())
+    }
+
+    /// [`Partition::earliest_offset`] given the log start offset.
+    fn earliest_from(&self, start: i64) -> ApiResult<i64> {
         match &self.table {
             Some(table) => table.earliest_offset(start),
             None => Ok(start),
@@ -65,7 +69,7 @@ impl Partition {
         let log = &self.log;
         let local_start = log.log_start_offset();
         let start = self.tiered.earliest_offset(local_start);
-        let earliest = self.earliest_offset()?;
+        let earliest = self.earliest_from(start)?;
         let mut offset = offset;
         if let Some(table) = &self.table {
             if (0..start).contains(&offset) {

@@ -421,20 +421,26 @@ impl TieredPartition {
         self.drop_prefix(count, Some(offset)).await
     }
 
-    /// The topic is being deleted: stop uploading and remove every object of the partition.
-    pub async fn delete_all(&self) -> Result<(), TieringError> {
-        self.deleted.store(true, Ordering::SeqCst);
-        let mut store = self.manifest_store.lock().await;
+    /// Every object under the partition's prefix.
+    async fn list_objects(&self) -> Result<Vec<object_store::ObjectMeta>, TieringError> {
         let prefix = self
             .remote
             .partition_prefix(&self.id.topic, self.id.partition);
-        let objects: Vec<_> = self
+        let objects = self
             .remote
             .store()
             .list(Some(&prefix))
             .try_collect()
             .await
             .inspect_err(|_| metrics::object_store_error("list"))?;
+        Ok(objects)
+    }
+
+    /// The topic is being deleted: stop uploading and remove every object of the partition.
+    pub async fn delete_all(&self) -> Result<(), TieringError> {
+        self.deleted.store(true, Ordering::SeqCst);
+        let mut store = self.manifest_store.lock().await;
+        let objects = self.list_objects().await?;
         for meta in objects {
             self.delete_object(meta.location.as_ref()).await;
         }
@@ -478,17 +484,8 @@ impl TieredPartition {
             .await
             .inspect_err(|_| metrics::object_store_error("put"))?;
         let known: HashSet<&str> = adopted.segments.iter().map(|s| s.object.as_str()).collect();
-        let prefix = self
-            .remote
-            .partition_prefix(&self.id.topic, self.id.partition);
         let manifest_path = self.remote.manifest_path(&self.id.topic, self.id.partition);
-        let objects: Vec<_> = self
-            .remote
-            .store()
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .inspect_err(|_| metrics::object_store_error("list"))?;
+        let objects = self.list_objects().await?;
         for meta in objects {
             let key = meta.location.as_ref();
             if meta.location != manifest_path && !known.contains(key) {
