@@ -85,8 +85,23 @@ impl Partition {
             }
         }
         let mut read = if offset < local_start && self.tiered.serves(offset) {
+            let records = match self.tiered.read(offset, max_bytes).await {
+                Ok(records) => records,
+                // Retention or DeleteRecords removed the segment while it was being read:
+                // the offset is gone, as a fetch arriving a moment later would be told.
+                Err(_) if offset < self.log_start_offset() => {
+                    return Err(ApiError::new(
+                        ResponseError::OffsetOutOfRange,
+                        format!(
+                            "offset {offset} is below the log start offset {}",
+                            self.log_start_offset()
+                        ),
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            };
             ReadResult {
-                records: self.tiered.read(offset, max_bytes).await?,
+                records,
                 high_watermark: log.log_end_offset(),
                 log_start_offset: earliest,
             }
