@@ -7,8 +7,9 @@
 //! [`FileLayout::chunk_for_offset`] or [`FileLayout::first_chunk_with_timestamp`], fetches
 //! that chunk's [`ChunkLocation::range`] and decodes it with [`FileLayout::decode_chunk`].
 //!
-//! Everything read is validated (lengths, ranges, the chunk index JSON, the IPC message
-//! of a block) so a damaged file gives [`TieringError::Corrupt`], not a panic.
+//! Everything read is validated (lengths, ranges, the chunk index JSON, each block's
+//! CRC-32C and IPC message) so a damaged file gives [`TieringError::Corrupt`], not a panic
+//! and not different records.
 
 use std::ops::Range;
 use std::panic::AssertUnwindSafe;
@@ -76,6 +77,8 @@ pub struct ChunkLocation {
     pub rows: u64,
     /// Byte range of the IPC block (message metadata + body) in the file.
     pub range: Range<u64>,
+    /// CRC-32C of those bytes, checked before the block is decoded.
+    pub crc32c: u32,
 }
 
 /// The chunks of a tiered segment file, from its footer.
@@ -172,6 +175,7 @@ impl FileLayout {
                 max_timestamp: meta.max_timestamp,
                 rows: meta.rows,
                 range,
+                crc32c: meta.crc32c,
             });
         }
         Ok(FileLayout {
@@ -266,6 +270,13 @@ impl FileLayout {
             return Err(TieringError::corrupt(format!(
                 "chunk {index}: got {} bytes, its block has {expected}",
                 block.len()
+            )));
+        }
+        let crc = crc32c::crc32c(&block);
+        if crc != chunk.crc32c {
+            return Err(TieringError::corrupt(format!(
+                "chunk {index}: CRC-32C {crc:#010x}, the index says {:#010x}",
+                chunk.crc32c
             )));
         }
         let widths = buffer_widths(&self.schema);

@@ -259,20 +259,27 @@ impl TieredPartition {
         index: usize,
     ) -> Result<RecordBatch, TieringError> {
         let range = layout.chunks[index].range.clone();
-        let block = match self.cache.chunk(&seg.object, range.start) {
-            Some(block) => block,
+        let (block, fetched) = match self.cache.chunk(&seg.object, range.start) {
+            Some(block) => (block, false),
             None => {
-                let block = self
-                    .get_range(&Path::from(seg.object.as_str()), range.clone())
-                    .await?;
-                self.cache
-                    .put_chunk(&seg.object, range.start, block.clone());
-                block
+                let path = Path::from(seg.object.as_str());
+                (self.get_range(&path, range.clone()).await?, true)
             }
         };
-        layout
-            .decode_chunk(index, block)
-            .map_err(|e| TieringError::Corrupt(format!("{} chunk {index}: {e}", seg.object)))
+        let rows = layout
+            .decode_chunk(index, block.clone())
+            .map_err(|e| match e {
+                TieringError::Corrupt(why) => {
+                    TieringError::Corrupt(format!("{}: {why}", seg.object))
+                }
+                other => other,
+            })?;
+        // Only blocks that passed their checks are kept: a damaged read is fetched again
+        // next time (the object may have been repaired), never served from the cache.
+        if fetched {
+            self.cache.put_chunk(&seg.object, range.start, block);
+        }
+        Ok(rows)
     }
 
     async fn get_range(

@@ -10,8 +10,11 @@
 //!
 //! The footer's custom metadata holds [`META_FORMAT_VERSION`] = [`FORMAT_VERSION`] and, under
 //! [`META_CHUNKS`], the chunk index: a JSON array with one object per IPC record batch in file
-//! order, `{"first_offset", "last_offset", "max_timestamp", "rows"}` ([`ChunkMeta`]).
-//! [`crate::layout::FileLayout`] reads it back from the footer alone.
+//! order, `{"first_offset", "last_offset", "max_timestamp", "rows", "crc32c"}` ([`ChunkMeta`]).
+//! [`crate::layout::FileLayout`] reads it back from the footer alone. The CRC-32C covers
+//! the chunk's whole IPC block, so a reader detects any damage to the bytes it fetched
+//! before it decodes them: zstd frames carry no checksum of their own, and a flipped bit
+//! would otherwise decode to different data.
 
 use std::io::Write;
 
@@ -79,6 +82,9 @@ pub struct ChunkMeta {
     pub max_timestamp: i64,
     /// Rows (records, control records included) in the chunk.
     pub rows: u64,
+    /// CRC-32C (Castagnoli) of the chunk's IPC block: message metadata and body, exactly
+    /// the bytes of [`crate::layout::ChunkLocation::range`].
+    pub crc32c: u32,
 }
 
 /// What [`SegmentFileWriter::finish`] wrote.
@@ -98,17 +104,35 @@ pub struct SegmentSummary {
     pub bytes_written: u64,
 }
 
-/// Counts the bytes that reach the inner writer.
+/// Counts the bytes that reach the inner writer, and checksums those written since the
+/// last [`CountingWriter::start_block`].
 #[derive(Debug)]
 struct CountingWriter<W> {
     inner: W,
     count: u64,
+    block_crc: u32,
+}
+
+impl<W> CountingWriter<W> {
+    fn new(inner: W) -> CountingWriter<W> {
+        CountingWriter {
+            inner,
+            count: 0,
+            block_crc: 0,
+        }
+    }
+
+    /// Starts the checksum of a new block.
+    fn start_block(&mut self) {
+        self.block_crc = 0;
+    }
 }
 
 impl<W: Write> Write for CountingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.count += n as u64;
+        self.block_crc = crc32c::crc32c_append(self.block_crc, &buf[..n]);
         Ok(n)
     }
 
@@ -292,6 +316,7 @@ impl ChunkBuilder {
             last_offset: self.last_offset,
             max_timestamp: self.data_max_timestamp.take().unwrap_or(-1),
             rows: batch.num_rows() as u64,
+            crc32c: 0, // set once the block is written
         };
         self.bytes = 0;
         Ok((batch, meta))
@@ -349,10 +374,7 @@ impl<W: Write> SegmentFileWriter<W> {
         let schema = schema::schema_for(changelog);
         let options =
             IpcWriteOptions::default().try_with_compression(Some(CompressionType::ZSTD))?;
-        let out = CountingWriter {
-            inner: out,
-            count: 0,
-        };
+        let out = CountingWriter::new(out);
         let writer = FileWriter::try_new_with_options(out, &schema, options)?;
         Ok(SegmentFileWriter {
             writer,
@@ -483,8 +505,12 @@ impl<W: Write> SegmentFileWriter<W> {
         if self.chunk.rows() == 0 {
             return Ok(());
         }
-        let (batch, meta) = self.chunk.finish(&self.schema, self.changelog)?;
+        let (batch, mut meta) = self.chunk.finish(&self.schema, self.changelog)?;
+        // FileWriter::write writes exactly one block (no dictionaries in these schemas):
+        // the message and its body, straight to the CountingWriter.
+        self.writer.get_mut().start_block();
         self.writer.write(&batch)?;
+        meta.crc32c = self.writer.get_ref().block_crc;
         self.index.push(meta);
         Ok(())
     }

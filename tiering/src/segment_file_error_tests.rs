@@ -170,12 +170,11 @@ fn damaged_chunks_are_errors() {
     let mut other = chunk(1).to_vec();
     other.resize(chunk(0).len(), 0);
     assert!(layout.decode_chunk(0, Bytes::from(other)).is_err());
-    // Every byte flipped (three ways): decoding and rebuilding never panic, with zstd
-    // buffers and with plain ones (where corrupt offsets reach arrow's validation).
+    // Every byte flipped (three ways): always detected; past the CRC, decoding and
+    // rebuilding never panic, with zstd buffers and with plain ones (where corrupt offsets
+    // reach arrow's validation).
     fuzz_chunk(&layout, &chunk(0));
-    let reader = FileReader::try_new(Cursor::new(&file), None).unwrap();
-    let index = reader.custom_metadata().get(META_CHUNKS).unwrap().clone();
-    let plain = with_metadata(&file, &[(META_FORMAT_VERSION, "1"), (META_CHUNKS, &index)]);
+    let (plain, _) = plain_copy(&file);
     let layout = layout_from_tail(&plain).unwrap();
     let c = &layout.chunks[0];
     fuzz_chunk(
@@ -184,12 +183,22 @@ fn damaged_chunks_are_errors() {
     );
 }
 
+/// Flips bits of chunk 0's `block`: the CRC-32C rejects every damaged block; and with the
+/// CRC patched to match (damage the checksum cannot see), decoding and rebuilding still
+/// never panic.
 fn fuzz_chunk(layout: &FileLayout, block: &[u8]) {
     for at in 0..block.len() {
         for bit in [0x01, 0x10, 0xff] {
             let mut bad = block.to_vec();
             bad[at] ^= bit;
-            if let Ok(rows) = layout.decode_chunk(0, Bytes::from(bad)) {
+            let bad = Bytes::from(bad);
+            assert!(
+                matches!(layout.decode_chunk(0, bad.clone()), Err(TieringError::Corrupt(why)) if why.contains("CRC-32C")),
+                "byte {at} ^ {bit:#x} was not detected"
+            );
+            let mut unchecked = layout.clone();
+            unchecked.chunks[0].crc32c = crc32c::crc32c(&bad);
+            if let Ok(rows) = unchecked.decode_chunk(0, bad) {
                 let _ = kafka_batches_from(&rows, 0, usize::MAX);
                 let _ = batch_records(&rows);
                 let _ = first_at_or_after(&rows, 0);
@@ -199,7 +208,23 @@ fn fuzz_chunk(layout: &FileLayout, block: &[u8]) {
     }
 }
 
-/// Rewrites `file`'s chunks with a different footer metadata.
+/// `file` rewritten without compression, with the format version and its own chunk index
+/// (the CRCs of the new blocks); also that index.
+fn plain_copy(file: &[u8]) -> (Vec<u8>, String) {
+    let reader = FileReader::try_new(Cursor::new(file), None).unwrap();
+    let index = reader.custom_metadata().get(META_CHUNKS).unwrap().clone();
+    let first = with_metadata(file, &[(META_FORMAT_VERSION, "1"), (META_CHUNKS, &index)]);
+    let layout = layout_from_tail(&first).unwrap();
+    let mut metas: Vec<ChunkMeta> = serde_json::from_str(&index).unwrap();
+    for (meta, chunk) in metas.iter_mut().zip(&layout.chunks) {
+        meta.crc32c = crc32c::crc32c(&first[chunk.range.start as usize..chunk.range.end as usize]);
+    }
+    let index = serde_json::to_string(&metas).unwrap();
+    let plain = with_metadata(file, &[(META_FORMAT_VERSION, "1"), (META_CHUNKS, &index)]);
+    (plain, index)
+}
+
+/// Rewrites `file`'s chunks (uncompressed) with a different footer metadata.
 fn with_metadata(file: &[u8], metadata: &[(&str, &str)]) -> Vec<u8> {
     let reader = FileReader::try_new(Cursor::new(file), None).unwrap();
     let schema = reader.schema();
@@ -219,11 +244,17 @@ fn with_metadata(file: &[u8], metadata: &[(&str, &str)]) -> Vec<u8> {
 #[test]
 fn footer_metadata_is_validated() {
     let (_, file) = write(&fixture(), false, SMALL);
-    let reader = FileReader::try_new(Cursor::new(&file), None).unwrap();
-    let index = reader.custom_metadata().get(META_CHUNKS).unwrap().clone();
-    // Rewritten without compression, with the same index: still readable.
-    let same = with_metadata(&file, &[(META_FORMAT_VERSION, "1"), (META_CHUNKS, &index)]);
+    // Rewritten without compression, with an index of the new blocks: still readable.
+    let (same, index) = plain_copy(&file);
     assert_eq!(read_all(&same).unwrap(), read_all(&file).unwrap());
+    // The original index does not match the new blocks.
+    let original = FileReader::try_new(Cursor::new(&file), None).unwrap();
+    let original = original.custom_metadata().get(META_CHUNKS).unwrap().clone();
+    let stale = with_metadata(
+        &file,
+        &[(META_FORMAT_VERSION, "1"), (META_CHUNKS, &original)],
+    );
+    assert!(matches!(read_all(&stale), Err(TieringError::Corrupt(why)) if why.contains("CRC-32C")));
 
     let mut metas: Vec<ChunkMeta> = serde_json::from_str(&index).unwrap();
     let fewer = serde_json::to_string(&metas[1..]).unwrap();

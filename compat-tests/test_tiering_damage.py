@@ -1,0 +1,116 @@
+"""Damaged tiered objects: a missing or corrupt object is a fetch error for its offsets only.
+
+A broker tiers a topic to a file:// store; then one segment's object is deleted and one
+bit of another's first chunk is flipped. kafka-python consumers (which report a partition
+fetch error only in their debug log, then retry) must get exactly the produced records
+around the damage, none from the damaged segments, and `KafkaStorageError` for those
+offsets; the broker keeps serving and says what is wrong. Restoring the objects makes the
+offsets readable again: nothing was deleted or cached because of the damage.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import time
+
+from kafka import KafkaConsumer, TopicPartition
+
+from conftest import unique_topic, http_get
+from test_tiering import FAST, SMALL_BATCHES, TIERED, FileStore, Tiered
+from weirtest import create_topic, gen_records, produce
+
+FETCHER_LOG = "kafka.consumer.fetcher"
+
+
+def consume_until_quiet(bs: str, topic: str, start: int, quiet: float = 3.0,
+                        timeout: float = 60.0) -> list:
+    """Records from `start` until none arrived for `quiet` seconds (a consumer stuck on a
+    failing offset keeps retrying; this returns what it got before)."""
+    c = KafkaConsumer(bootstrap_servers=bs, group_id=None, enable_auto_commit=False,
+                      request_timeout_ms=30000, fetch_max_wait_ms=100, retry_backoff_ms=100)
+    try:
+        tp = TopicPartition(topic, 0)
+        c.assign([tp])
+        c.seek(tp, start)
+        out, last = [], time.monotonic()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() - last < quiet:
+            assert time.monotonic() < deadline, f"still receiving after {timeout}s"
+            for recs in c.poll(timeout_ms=200, max_records=5000).values():
+                out.extend(recs)
+                last = time.monotonic()
+        return out
+    finally:
+        c.close()
+
+
+def got(records) -> list[tuple]:
+    return [(r.offset, r.key, r.value, list(r.headers or []), r.timestamp) for r in records]
+
+
+def want(recs, lo: int, hi: int) -> list[tuple]:
+    return [(i, r.key, r.value, list(r.headers or []), r.timestamp) for i, r in
+            enumerate(recs) if lo <= i < hi]
+
+
+def first_chunk_body(arrow_file: bytes) -> int:
+    """Position of the body of the first record batch of an Arrow IPC file: after the
+    magic (zero-padded to the writer's alignment), the schema message and the batch's own
+    message header (each message is 0xFFFFFFFF, an int32 length and that many metadata
+    bytes, padding included)."""
+    pos = 8
+    for _ in range(2):
+        while arrow_file[pos:pos + 8] == bytes(8):
+            pos += 8
+        marker, length = struct.unpack_from("<Ii", arrow_file, pos)
+        assert marker == 0xFFFFFFFF and length > 0, (pos, marker, length)
+        pos += 8 + length
+    return pos
+
+
+def storage_errors(caplog, topic: str) -> int:
+    return sum(1 for r in caplog.records if r.name == FETCHER_LOG
+               and "KafkaStorageError" in r.getMessage() and topic in r.getMessage())
+
+
+def test_missing_and_corrupt_objects_fail_only_their_offsets(broker_factory, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG, logger=FETCHER_LOG)
+    root = tmp_path / "remote"
+    b = broker_factory(extra_args=["--object-store", f"file://{root}"], env=FAST)
+    t = Tiered(b, FileStore(root))
+    topic = unique_topic("tier-damage")
+    create_topic(t.bs, topic, config=TIERED)
+    recs = gen_records(1500, seed=71)
+    produce(t.bs, topic, recs, conf=SMALL_BATCHES)
+    segs = t.wait_settled(topic)
+    assert len(segs) >= 4, segs
+    missing, corrupt, after = segs[1], segs[2], segs[3]["base_offset"]
+    missing_path, corrupt_path = root / missing["object"], root / corrupt["object"]
+    missing_bytes, corrupt_bytes = missing_path.read_bytes(), corrupt_path.read_bytes()
+    missing_path.unlink()
+    damaged = bytearray(corrupt_bytes)
+    damaged[first_chunk_body(corrupt_bytes) + 16] ^= 0x01
+    corrupt_path.write_bytes(bytes(damaged))
+
+    # From 0: the first segment, then nothing (the next object is gone).
+    assert got(consume_until_quiet(t.bs, topic, 0)) == want(recs, 0, missing["base_offset"])
+    assert storage_errors(caplog, topic) > 0
+    caplog.clear()
+    # Inside the corrupt segment: no record at all (its single chunk fails its CRC).
+    assert got(consume_until_quiet(t.bs, topic, corrupt["base_offset"] + 1)) == []
+    assert storage_errors(caplog, topic) > 0
+    # After the damage: everything to the end, exactly, from tiered and local segments.
+    assert got(consume_until_quiet(t.bs, topic, after)) == want(recs, after, len(recs))
+
+    assert b.alive()
+    assert http_get(f"{b.http}/health")[0] == 200
+    log = b.log_text()
+    assert f"{missing['object']} not found" in log, b.log_tail(40)
+    assert "CRC-32C" in log, b.log_tail(40)
+
+    # Put back, the same offsets read again: the damage deleted and cached nothing.
+    missing_path.write_bytes(missing_bytes)
+    corrupt_path.write_bytes(corrupt_bytes)
+    assert t.segments(topic) == segs
+    assert got(consume_until_quiet(t.bs, topic, 0)) == want(recs, 0, len(recs))
