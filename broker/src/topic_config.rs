@@ -295,6 +295,43 @@ pub fn validate(name: &str, value: Option<&str>) -> Result<(), String> {
         .map_err(|e| format!("Invalid value {value} for configuration {name}: {e}"))
 }
 
+/// Checks what single values cannot: on a tiered topic (`remote.storage.enable=true`), as
+/// Kafka does, `local.retention.bytes` / `local.retention.ms` may not be -1 (keep forever)
+/// or larger than `retention.bytes` / `retention.ms` when those are bounded (-2, the default,
+/// follows them). Values must already have passed [`validate`].
+pub fn validate_combination(
+    overrides: &BTreeMap<String, String>,
+    broker: &BrokerConfig,
+) -> Result<(), String> {
+    let remote = effective("remote.storage.enable", overrides, broker);
+    if !remote.trim().eq_ignore_ascii_case("true") {
+        return Ok(());
+    }
+    let long = |name: &str| effective(name, overrides, broker).trim().parse::<i64>();
+    for (whole, local) in [
+        ("retention.bytes", "local.retention.bytes"),
+        ("retention.ms", "local.retention.ms"),
+    ] {
+        let (Ok(whole_value), Ok(local_value)) = (long(whole), long(local)) else {
+            continue;
+        };
+        if whole_value < 0 || local_value == -2 {
+            continue;
+        }
+        let why = if local_value == -1 {
+            format!("Value must not be -1 as {whole} value is set as {whole_value}.")
+        } else if local_value > whole_value {
+            format!("Value must not be more than {whole} property value: {whole_value}")
+        } else {
+            continue;
+        };
+        return Err(format!(
+            "Invalid value {local_value} for configuration {local}: {why}"
+        ));
+    }
+    Ok(())
+}
+
 /// The effective value of `name` for a topic with explicit `overrides`.
 pub fn effective(
     name: &str,
@@ -386,5 +423,48 @@ mod tests {
         assert_eq!(c.local_retention_bytes, 1);
         assert!(!c.remote_storage_enable);
         assert!(validate("local.retention.ms", Some("-3")).is_err());
+    }
+
+    #[test]
+    fn local_retention_stays_within_retention_on_tiered_topics() {
+        let broker = BrokerConfig::resolve(ServeArgs::default()).unwrap();
+        let check = |pairs: &[(&str, &str)]| {
+            let overrides: BTreeMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            validate_combination(&overrides, &broker)
+        };
+        assert_eq!(check(&[("local.retention.bytes", "1")]), Ok(()));
+        assert_eq!(
+            check(&[("retention.bytes", "100"), ("local.retention.bytes", "100")]),
+            Ok(())
+        );
+        assert_eq!(
+            check(&[("retention.bytes", "100"), ("local.retention.bytes", "101")]),
+            Err("Invalid value 101 for configuration local.retention.bytes: Value must not be more than retention.bytes property value: 100".into())
+        );
+        assert_eq!(
+            check(&[("retention.bytes", "100"), ("local.retention.bytes", "-1")]),
+            Err("Invalid value -1 for configuration local.retention.bytes: Value must not be -1 as retention.bytes value is set as 100.".into())
+        );
+        // retention.ms is bounded by default (7 days).
+        assert_eq!(
+            check(&[("local.retention.ms", "604800001")]),
+            Err("Invalid value 604800001 for configuration local.retention.ms: Value must not be more than retention.ms property value: 604800000".into())
+        );
+        assert_eq!(
+            check(&[("retention.ms", "-1"), ("local.retention.ms", "604800001")]),
+            Ok(())
+        );
+        // Not tiered: local.retention.* do not apply.
+        assert_eq!(
+            check(&[
+                ("remote.storage.enable", "false"),
+                ("retention.bytes", "100"),
+                ("local.retention.bytes", "101"),
+            ]),
+            Ok(())
+        );
     }
 }

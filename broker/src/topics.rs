@@ -475,13 +475,14 @@ impl TopicRegistry {
         &self.broker
     }
 
-    /// Validates a set of topic configs.
-    pub fn validate_configs(configs: &BTreeMap<String, String>) -> ApiResult<()> {
+    /// Validates a set of topic configs: each value, then how they combine with each other
+    /// and the broker's defaults.
+    pub fn validate_configs(&self, configs: &BTreeMap<String, String>) -> ApiResult<()> {
+        let invalid = |m| ApiError::new(ResponseError::InvalidConfig, m);
         for (name, value) in configs {
-            topic_config::validate(name, Some(value))
-                .map_err(|m| ApiError::new(ResponseError::InvalidConfig, m))?;
+            topic_config::validate(name, Some(value)).map_err(invalid)?;
         }
-        Ok(())
+        topic_config::validate_combination(configs, &self.broker).map_err(invalid)
     }
 
     /// Creates a topic (or only checks that it could be created).
@@ -505,7 +506,7 @@ impl TopicRegistry {
                 format!("Topic names ending in {CHANGELOG_SUFFIX} are reserved for the changelogs of table topics: {name}"),
             ));
         }
-        Self::validate_configs(&configs)?;
+        self.validate_configs(&configs)?;
         let _guard = self.changes.lock();
         if self.get(name).is_some() {
             return Err(ApiError::new(

@@ -21,7 +21,7 @@ use crate::broker::Broker;
 use crate::config::BrokerConfig;
 use crate::errors::{ApiError, ApiResult};
 use crate::topic_config::{self, ConfigType, TOPIC_CONFIGS};
-use crate::topics::{unknown_topic, TopicRegistry};
+use crate::topics::unknown_topic;
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
@@ -208,7 +208,7 @@ fn apply(
     }
     broker.topics.get(name).ok_or_else(|| unknown_topic(name))?;
     let configs = configs?;
-    TopicRegistry::validate_configs(&configs)?;
+    broker.topics.validate_configs(&configs)?;
     if validate_only {
         return Ok(());
     }

@@ -1,11 +1,15 @@
-"""Damaged tiered objects: a missing or corrupt object is a fetch error for its offsets only.
+"""Tiering edge cases: damaged objects, and the rules tying local to total retention.
 
-A broker tiers a topic to a file:// store; then one segment's object is deleted and one
+Damaged objects: a missing or corrupt object is a fetch error for its offsets only. A broker tiers a topic to a file:// store; then one segment's object is deleted and one
 bit of another's first chunk is flipped. kafka-python consumers (which report a partition
 fetch error only in their debug log, then retry) must get exactly the produced records
 around the damage, none from the damaged segments, and `KafkaStorageError` for those
 offsets; the broker keeps serving and says what is wrong. Restoring the objects makes the
 offsets readable again: nothing was deleted or cached because of the damage.
+
+Retention rules (as Kafka's): on a tiered topic, local.retention.bytes/ms may be neither -1
+nor larger than a bounded retention.bytes/ms; CreateTopics and AlterConfigs say
+INVALID_CONFIG with Kafka's message.
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ import logging
 import struct
 import time
 
+import pytest
+from confluent_kafka import KafkaError
+from confluent_kafka.admin import ConfigResource, NewTopic
 from kafka import KafkaConsumer, TopicPartition
 
 from conftest import unique_topic, http_get
 from test_tiering import FAST, SMALL_BATCHES, TIERED, FileStore, Tiered
-from weirtest import create_topic, gen_records, produce
+from weirtest import admin, create_topic, gen_records, produce
 
 FETCHER_LOG = "kafka.consumer.fetcher"
 
@@ -114,3 +121,46 @@ def test_missing_and_corrupt_objects_fail_only_their_offsets(broker_factory, tmp
     corrupt_path.write_bytes(corrupt_bytes)
     assert t.segments(topic) == segs
     assert got(consume_until_quiet(t.bs, topic, 0)) == want(recs, 0, len(recs))
+
+
+def test_local_retention_must_fit_retention_on_tiered_topics(broker):
+    a = admin(broker.bootstrap)
+
+    def create_error(config: dict) -> str | None:
+        name = unique_topic("tier-cfg")
+        try:
+            a.create_topics([NewTopic(name, 1, 1, config=config)], request_timeout=30)[name].result(30)
+        except Exception as e:  # noqa: BLE001  (the KafkaException carries the KafkaError)
+            err = e.args[0]
+            assert err.code() == KafkaError.INVALID_CONFIG, err
+            assert name not in a.list_topics(timeout=10).topics
+            return err.str()
+        return None
+
+    too_big = ("Invalid value 101 for configuration local.retention.bytes: "
+               "Value must not be more than retention.bytes property value: 100")
+    assert create_error({"retention.bytes": "100", "local.retention.bytes": "101"}) == too_big
+    assert create_error({"retention.bytes": "100", "local.retention.bytes": "-1"}) == (
+        "Invalid value -1 for configuration local.retention.bytes: "
+        "Value must not be -1 as retention.bytes value is set as 100.")
+    # retention.ms is bounded by default (7 days).
+    assert create_error({"local.retention.ms": "604800001"}) == (
+        "Invalid value 604800001 for configuration local.retention.ms: "
+        "Value must not be more than retention.ms property value: 604800000")
+    assert create_error({"retention.bytes": "100", "local.retention.bytes": "100"}) is None
+    assert create_error({"retention.ms": "-1", "local.retention.ms": "604800001"}) is None
+    assert create_error({"remote.storage.enable": "false", "retention.bytes": "100",
+                         "local.retention.bytes": "101"}) is None
+
+    # AlterConfigs (the whole set) is checked the same way, and a refusal changes nothing.
+    topic = unique_topic("tier-cfg-alter")
+    create_topic(broker.bootstrap, topic, config={"retention.bytes": "1000",
+                                                  "local.retention.bytes": "101"})
+    res = ConfigResource("topic", topic, set_config={"retention.bytes": "100",
+                                                     "local.retention.bytes": "101"})
+    with pytest.raises(Exception) as ei:
+        a.alter_configs([res], request_timeout=30)[res].result(30)
+    assert (ei.value.args[0].code(), ei.value.args[0].str()) == (KafkaError.INVALID_CONFIG, too_big)
+    got = a.describe_configs([ConfigResource("topic", topic)], request_timeout=30)
+    cfg = next(iter(got.values())).result(30)
+    assert (cfg["retention.bytes"].value, cfg["local.retention.bytes"].value) == ("1000", "101")
