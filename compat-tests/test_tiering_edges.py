@@ -1,4 +1,5 @@
-"""Tiering edge cases: damaged objects, and the rules tying local to total retention.
+"""Tiering edge cases: damaged objects, header keys that are not UTF-8, and the rules
+tying local to total retention.
 
 Damaged objects: a missing or corrupt object is a fetch error for its offsets only. A broker tiers a topic to a file:// store; then one segment's object is deleted and one
 bit of another's first chunk is flipped. kafka-python consumers (which report a partition
@@ -6,6 +7,10 @@ fetch error only in their debug log, then retry) must get exactly the produced r
 around the damage, none from the damaged segments, and `KafkaStorageError` for those
 offsets; the broker keeps serving and says what is wrong. Restoring the objects makes the
 offsets readable again: nothing was deleted or cached because of the damage.
+
+Header keys are bytes on the wire; kcat can send any. A segment holding a key that is not
+UTF-8 is tiered like any other (Arrow shows it with U+FFFD in `headers.key` and as sent in
+`raw_header_keys`) and consumers get the exact bytes back.
 
 Retention rules (as Kafka's): on a tiered topic, local.retention.bytes/ms may be neither -1
 nor larger than a bounded retention.bytes/ms; CreateTopics and AlterConfigs say
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import struct
+import subprocess
 import time
 
 import pytest
@@ -24,7 +30,8 @@ from confluent_kafka.admin import ConfigResource, NewTopic
 from kafka import KafkaConsumer, TopicPartition
 
 from conftest import unique_topic, http_get
-from test_tiering import FAST, SMALL_BATCHES, TIERED, FileStore, Tiered
+from test_tiering import (FAST, KCAT, SMALL_BATCHES, TIERED, FileStore, Tiered, kcat_read,
+                          read_arrow)
 from weirtest import admin, create_topic, gen_records, produce
 
 FETCHER_LOG = "kafka.consumer.fetcher"
@@ -164,3 +171,33 @@ def test_local_retention_must_fit_retention_on_tiered_topics(broker):
     got = a.describe_configs([ConfigResource("topic", topic)], request_timeout=30)
     cfg = next(iter(got.values())).result(30)
     assert (cfg["retention.bytes"].value, cfg["local.retention.bytes"].value) == ("1000", "101")
+
+
+def test_non_utf8_header_keys_are_tiered_and_read_back_exactly(broker_factory, tmp_path):
+    root = tmp_path / "remote"
+    b = broker_factory(extra_args=["--object-store", f"file://{root}"], env=FAST)
+    t = Tiered(b, FileStore(root))
+    topic = unique_topic("tier-rawkey")
+    create_topic(t.bs, topic, config=TIERED)
+    assert KCAT, "kcat missing (scripts/install-test-deps.sh)"
+    lines = b"".join(b"k%d:v%d-" % (i, i) + b"x" * 100 + b"\n" for i in range(400))
+    # kcat takes header keys from argv as bytes: \xff\xfe is not UTF-8.
+    proc = subprocess.run([KCAT, "-b", t.bs, "-P", "-t", topic, "-p", "0", "-K", ":",
+                           "-H", b"\xff\xfe=raw", "-H", "ok=1", "-X", "linger.ms=5",
+                           "-X", "batch.size=4096"], input=lines, capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    segs = t.wait_settled(topic)
+    assert len(segs) >= 2 and segs[0]["base_offset"] == 0, segs
+
+    got = kcat_read(t.bs, topic)
+    assert [(o, k, v, h) for o, _, k, v, h in got] == [
+        (i, b"k%d" % i, b"v%d-" % i + b"x" * 100, b"\xff\xfe=raw,ok=1") for i in range(400)]
+    tiered_end = segs[-1]["last_offset"] + 1
+    assert tiered_end > 0
+    for s in segs:
+        table = read_arrow(t.store.get(s["object"]))
+        n = table.num_rows
+        assert table.column("offset").to_pylist() == list(range(s["base_offset"], s["last_offset"] + 1))
+        assert table.column("headers").to_pylist() == [
+            [{"key": "\ufffd\ufffd", "value": b"raw"}, {"key": "ok", "value": b"1"}]] * n
+        assert table.column("raw_header_keys").to_pylist() == [[b"\xff\xfe", b"ok"]] * n

@@ -84,8 +84,9 @@ fn row_json(topic: &str, partition: i32, row: &Row) -> Value {
         .headers
         .iter()
         .map(|(k, v)| {
+            let (key_name, key) = bytes_json("key", &Some(k.clone()));
             let (name, value) = bytes_json("value", v);
-            json!({ "key": k, name: value })
+            json!({ key_name: key, name: value })
         })
         .collect();
     out.insert("headers".into(), Value::Array(headers));

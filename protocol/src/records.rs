@@ -19,10 +19,6 @@ use crate::record_batch::{
     MAGIC_V2, TIMESTAMP_TYPE_BIT, TRANSACTIONAL_BIT,
 };
 
-/// The `reason` of [`RecordError::Malformed`] for a header key that is not UTF-8 (Kafka
-/// accepts any bytes there; Weir's readers do not).
-pub const NON_UTF8_HEADER_KEY: &str = "header key is not UTF-8";
-
 /// One record with its absolute offset and timestamp; headers in wire order, repeats kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRecord {
@@ -34,8 +30,9 @@ pub struct LogRecord {
     pub key: Option<Bytes>,
     /// `None` for a null value (a tombstone).
     pub value: Option<Bytes>,
-    /// Header keys (UTF-8) and values, as sent.
-    pub headers: Vec<(String, Option<Bytes>)>,
+    /// Header keys and values, as sent. Keys are bytes on the wire: clients write UTF-8
+    /// (Java's are Strings), but Kafka stores whatever arrives, and so does Weir.
+    pub headers: Vec<(Bytes, Option<Bytes>)>,
 }
 
 /// Why the records of a batch cannot be read.
@@ -47,7 +44,7 @@ pub enum RecordError {
     /// The compressed payload could not be decompressed.
     #[error("cannot decompress records: {0}")]
     Decompress(String),
-    /// A record is malformed (lengths, varints, UTF-8 header keys).
+    /// A record is malformed (lengths, varints, a null header key).
     #[error("malformed record {index} of the batch: {reason}")]
     Malformed { index: usize, reason: String },
     /// The batch uses a codec id Kafka does not define.
@@ -158,7 +155,6 @@ pub fn decode_record(
     let mut headers = Vec::with_capacity((count as usize).min(1024));
     for _ in 0..count {
         let name = read_bytes(&mut body, "header key")?.ok_or("null header key")?;
-        let name = String::from_utf8(name.to_vec()).map_err(|_| NON_UTF8_HEADER_KEY)?;
         headers.push((name, read_bytes(&mut body, "header value")?));
     }
     Ok(LogRecord {
@@ -202,7 +198,7 @@ pub fn encode_record(
     write_bytes(&mut body, record.value.as_deref());
     put_varint(&mut body, record.headers.len() as i32);
     for (name, value) in &record.headers {
-        write_bytes(&mut body, Some(name.as_bytes()));
+        write_bytes(&mut body, Some(name));
         write_bytes(&mut body, value.as_deref());
     }
     put_varint(out, body.len() as i32);
@@ -360,11 +356,23 @@ mod tests {
             key: Some(Bytes::from(key.to_string())),
             value: value.map(|v| Bytes::from(v.to_string())),
             headers: vec![
-                ("h".into(), Some(Bytes::from_static(b"1"))),
-                ("h".into(), Some(Bytes::from_static(b"2"))),
-                ("n".into(), None),
+                (Bytes::from_static(b"h"), Some(Bytes::from_static(b"1"))),
+                (Bytes::from_static(b"h"), Some(Bytes::from_static(b"2"))),
+                (Bytes::from_static(b"n"), None),
             ],
         }
+    }
+
+    #[test]
+    fn header_keys_are_kept_as_bytes() {
+        let mut r = record(3, 9, "k", Some("v"));
+        r.headers = vec![
+            (Bytes::from_static(b"\xff\xfe"), None),
+            (Bytes::from_static(b"ok"), Some(Bytes::from_static(b"1"))),
+        ];
+        let mut out = BytesMut::new();
+        encode_batch(&mut out, std::slice::from_ref(&r));
+        assert_eq!(decode_batch(&out).unwrap(), vec![r]);
     }
 
     #[test]

@@ -24,16 +24,6 @@ pub enum TieringError {
         #[source]
         source: RecordError,
     },
-    /// A record has a header key that is not UTF-8. Kafka accepts that; the Arrow schema
-    /// (`utf8` header keys) does not, so the segment has to stay local.
-    #[error(
-        "record batch at offset {base_offset} has a header key that is not UTF-8; \
-         the segment cannot be tiered"
-    )]
-    NonUtf8HeaderKey {
-        /// Base offset of the batch.
-        base_offset: i64,
-    },
     /// The segment holds something a tiered file cannot represent (an empty batch, offsets
     /// going backwards, a batch too large for one Arrow chunk).
     #[error("segment cannot be tiered: {0}")]

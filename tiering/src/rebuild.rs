@@ -37,6 +37,9 @@ struct Rows<'a> {
     header_offsets: &'a [i32],
     header_keys: &'a StringArray,
     header_values: &'a BinaryArray,
+    /// `raw_header_keys`: per row, null or every header key as sent.
+    raw_header_keys: &'a ListArray,
+    raw_keys: &'a BinaryArray,
     base_offset: &'a Int64Array,
     last_offset_delta: &'a Int32Array,
     max_timestamp: &'a Int64Array,
@@ -99,6 +102,21 @@ impl<'a> Rows<'a> {
         {
             return Err(TieringError::corrupt("bad header offsets"));
         }
+        let raw_header_keys = column::<ListArray>(rows, schema::RAW_HEADER_KEYS)?;
+        let raw_keys = raw_header_keys
+            .values()
+            .as_any()
+            .downcast_ref::<BinaryArray>()
+            .filter(|k| k.null_count() == 0)
+            .ok_or_else(|| TieringError::corrupt("bad raw header keys"))?;
+        let raw_offsets = raw_header_keys.value_offsets();
+        let raw_in_range = |o: &i32| usize::try_from(*o).is_ok_and(|o| o <= raw_keys.len());
+        if raw_offsets.len() != rows.num_rows() + 1
+            || !raw_offsets.iter().all(raw_in_range)
+            || raw_offsets.windows(2).any(|w| w[0] > w[1])
+        {
+            return Err(TieringError::corrupt("bad raw header key offsets"));
+        }
         Ok(Rows {
             len: rows.num_rows(),
             offset: non_null(rows, schema::OFFSET)?,
@@ -108,6 +126,8 @@ impl<'a> Rows<'a> {
             header_offsets,
             header_keys,
             header_values,
+            raw_header_keys,
+            raw_keys,
             base_offset: non_null(rows, schema::BATCH_BASE_OFFSET)?,
             last_offset_delta: non_null(rows, schema::BATCH_LAST_OFFSET_DELTA)?,
             max_timestamp: non_null(rows, schema::BATCH_MAX_TIMESTAMP)?,
@@ -192,12 +212,27 @@ impl<'a> Rows<'a> {
                 )))
             }
         };
+        let raw = if self.raw_header_keys.is_valid(row) {
+            let offsets = self.raw_header_keys.value_offsets();
+            let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+            if end - start != to - from {
+                return Err(TieringError::corrupt(format!(
+                    "row {row}: {} raw header keys for {} headers",
+                    end - start,
+                    to - from
+                )));
+            }
+            Some(start)
+        } else {
+            None
+        };
         let headers = (from..to)
             .map(|j| {
-                (
-                    self.header_keys.value(j).to_string(),
-                    bytes(self.header_values, j),
-                )
+                let key = match raw {
+                    Some(start) => Bytes::copy_from_slice(self.raw_keys.value(start + j - from)),
+                    None => Bytes::copy_from_slice(self.header_keys.value(j).as_bytes()),
+                };
+                (key, bytes(self.header_values, j))
             })
             .collect();
         Ok(LogRecord {

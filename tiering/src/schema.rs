@@ -21,12 +21,17 @@
 //! |12 | `partition_leader_epoch`  | int32                                      | no   |
 //! |13 | `is_transactional`        | bool                                       | no   |
 //! |14 | `is_control`              | bool                                       | no   |
-//! |15 | `op` (changelogs only)    | utf8, from the record header `weir.op`     | yes  |
+//! |15 | `raw_header_keys`         | list<item: binary>                          | yes  |
+//! |16 | `op` (changelogs only)    | utf8, from the record header `weir.op`     | yes  |
 //!
 //! `timestamp` is the record's absolute timestamp as a consumer sees it (the batch max
 //! timestamp for LogAppendTime batches). `batch_max_timestamp` is an `int64` rather than a
 //! timestamp because it is the raw header field, which may be -1 (no timestamp). Headers keep
-//! their order and repeated keys; the list items are non-null, header keys non-null. `op` is
+//! their order and repeated keys; the list items are non-null, header keys non-null. Kafka
+//! header keys are bytes on the wire and almost always UTF-8; for a record with a key that
+//! is not, `headers.key` holds it with invalid sequences replaced (U+FFFD) and
+//! `raw_header_keys` every key of the record as sent (null for all other records), so the
+//! record is rebuilt exactly. `op` is
 //! the value of the record's first `weir.op` header (which also stays in `headers`), null
 //! when there is none or its value is null or not UTF-8.
 
@@ -64,8 +69,10 @@ pub const PARTITION_LEADER_EPOCH: usize = 12;
 pub const IS_TRANSACTIONAL: usize = 13;
 /// Index of the `is_control` column.
 pub const IS_CONTROL: usize = 14;
+/// Index of the `raw_header_keys` column.
+pub const RAW_HEADER_KEYS: usize = 15;
 /// Index of the `op` column (changelog schema only).
-pub const OP: usize = 15;
+pub const OP: usize = 16;
 
 /// The record header whose value fills the `op` column of a changelog (`+I -U +U -D`).
 pub const OP_HEADER: &str = "weir.op";
@@ -81,6 +88,11 @@ pub fn header_fields() -> Fields {
 /// The list item field of the `headers` column (named `item`, non-null).
 pub fn header_item_field() -> Arc<Field> {
     Arc::new(Field::new("item", DataType::Struct(header_fields()), false))
+}
+
+/// The list item field of the `raw_header_keys` column (named `item`, non-null binary).
+pub fn raw_header_key_field() -> Arc<Field> {
+    Arc::new(Field::new("item", DataType::Binary, false))
 }
 
 fn log_fields() -> Vec<Field> {
@@ -104,10 +116,15 @@ fn log_fields() -> Vec<Field> {
         Field::new("partition_leader_epoch", DataType::Int32, false),
         Field::new("is_transactional", DataType::Boolean, false),
         Field::new("is_control", DataType::Boolean, false),
+        Field::new(
+            "raw_header_keys",
+            DataType::List(raw_header_key_field()),
+            true,
+        ),
     ]
 }
 
-/// Schema of a tiered segment of an ordinary topic (columns 0..=14).
+/// Schema of a tiered segment of an ordinary topic (columns 0..=15).
 pub fn log_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
     SCHEMA
@@ -116,7 +133,7 @@ pub fn log_schema() -> SchemaRef {
 }
 
 /// Schema of a tiered segment of a table changelog: [`log_schema`] plus a nullable `op`
-/// column (column 15).
+/// column (column 16).
 pub fn changelog_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
     SCHEMA
@@ -172,6 +189,7 @@ mod tests {
         assert_eq!(names[PARTITION_LEADER_EPOCH], "partition_leader_epoch");
         assert_eq!(names[IS_TRANSACTIONAL], "is_transactional");
         assert_eq!(names[IS_CONTROL], "is_control");
+        assert_eq!(names[RAW_HEADER_KEYS], "raw_header_keys");
         assert_eq!(names[OP], "op");
         assert_eq!(names.len(), OP + 1);
         assert_eq!(log_schema().fields().len(), OP);

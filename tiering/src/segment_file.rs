@@ -18,7 +18,7 @@
 
 use std::io::Write;
 
-use arrow_array::builder::{BinaryBuilder, StringBuilder};
+use arrow_array::builder::{BinaryBuilder, ListBuilder, StringBuilder};
 use arrow_array::{
     ArrayRef, BooleanArray, Int16Array, Int32Array, Int64Array, ListArray, RecordBatch,
     StructArray, TimestampMillisecondArray,
@@ -30,9 +30,7 @@ use arrow_schema::SchemaRef;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use weir_protocol::record_batch::{split_batches, verify_crc, BatchHeader};
-use weir_protocol::records::{
-    decode_batch_records, BatchFields, LogRecord, RecordError, NON_UTF8_HEADER_KEY,
-};
+use weir_protocol::records::{decode_batch_records, BatchFields, LogRecord, RecordError};
 
 use crate::error::{Result, TieringError};
 use crate::schema::{self, OP_HEADER};
@@ -160,6 +158,7 @@ struct ChunkBuilder {
     partition_leader_epoch: Vec<i32>,
     is_transactional: Vec<bool>,
     is_control: Vec<bool>,
+    raw_header_keys: ListBuilder<BinaryBuilder>,
     ops: StringBuilder,
     /// Key + value + header bytes so far.
     bytes: usize,
@@ -188,6 +187,8 @@ impl ChunkBuilder {
             partition_leader_epoch: Vec::new(),
             is_transactional: Vec::new(),
             is_control: Vec::new(),
+            raw_header_keys: ListBuilder::new(BinaryBuilder::new())
+                .with_field(schema::raw_header_key_field()),
             ops: StringBuilder::new(),
             bytes: 0,
             first_offset: 0,
@@ -218,10 +219,18 @@ impl ChunkBuilder {
             self.timestamps.push(r.timestamp);
             self.keys.append_option(r.key.as_deref());
             self.values.append_option(r.value.as_deref());
+            let all_utf8 = r
+                .headers
+                .iter()
+                .all(|(k, _)| std::str::from_utf8(k).is_ok());
             for (name, value) in &r.headers {
-                self.header_keys.append_value(name);
+                self.header_keys.append_value(String::from_utf8_lossy(name));
                 self.header_values.append_option(value.as_deref());
+                if !all_utf8 {
+                    self.raw_header_keys.values().append_value(name);
+                }
             }
+            self.raw_header_keys.append(!all_utf8);
             let end = self.header_offsets.last().copied().unwrap_or(0);
             let end = i32::try_from(r.headers.len())
                 .ok()
@@ -243,7 +252,7 @@ impl ChunkBuilder {
                 let op = r
                     .headers
                     .iter()
-                    .find(|(name, _)| name == OP_HEADER)
+                    .find(|(name, _)| name == OP_HEADER.as_bytes())
                     .and_then(|(_, v)| v.as_deref())
                     .and_then(|v| std::str::from_utf8(v).ok());
                 self.ops.append_option(op);
@@ -306,6 +315,7 @@ impl ChunkBuilder {
                 &mut self.is_transactional,
             ))),
             Arc::new(BooleanArray::from(std::mem::take(&mut self.is_control))),
+            Arc::new(self.raw_header_keys.finish()),
         ];
         if changelog {
             columns.push(Arc::new(self.ops.finish()));
@@ -397,20 +407,14 @@ impl<W: Write> SegmentFileWriter<W> {
     /// included; `batch` must hold exactly that batch). Batches must come in offset order.
     ///
     /// Errors: [`TieringError::Record`] for a bad header, CRC, codec or record,
-    /// [`TieringError::NonUtf8HeaderKey`] for a header key Arrow cannot store,
     /// [`TieringError::Untierable`] for an empty batch, a batch whose offsets overlap the
     /// previous one or whose records lie outside its offset range, or a batch over
     /// [`MAX_BATCH_PAYLOAD`]. After an error the file is unusable: drop the writer.
     pub fn push_batch(&mut self, batch: &[u8]) -> Result<()> {
         let base = raw_base_offset(batch);
-        let record_error = |source: RecordError| match &source {
-            RecordError::Malformed { reason, .. } if reason == NON_UTF8_HEADER_KEY => {
-                TieringError::NonUtf8HeaderKey { base_offset: base }
-            }
-            _ => TieringError::Record {
-                base_offset: base,
-                source,
-            },
+        let record_error = |source: RecordError| TieringError::Record {
+            base_offset: base,
+            source,
         };
         verify_crc(batch).map_err(|e| record_error(e.into()))?;
         let (header, records) = decode_batch_records(batch).map_err(record_error)?;

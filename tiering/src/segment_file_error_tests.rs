@@ -4,26 +4,6 @@
 use super::*;
 
 #[test]
-fn non_utf8_header_keys_cannot_be_tiered() {
-    let mut batch = raw_batch(
-        0,
-        &fields(5, 0, 1),
-        &[rec(5, 1, None, Some(b"v"), &[("hk", Some(b"x"))])],
-    );
-    let at = batch.windows(2).position(|w| w == b"hk").unwrap();
-    batch[at] = 0xff;
-    batch[at + 1] = 0xfe;
-    rewrite_crc(&mut batch).unwrap();
-    let mut writer = SegmentFileWriter::new(Vec::new(), false).unwrap();
-    let err = writer.push_batch(&batch).unwrap_err();
-    assert!(
-        matches!(err, TieringError::NonUtf8HeaderKey { base_offset: 5 }),
-        "{err}"
-    );
-    assert!(err.to_string().contains("not UTF-8"));
-}
-
-#[test]
 fn bad_segments_are_errors() {
     let batches = fixture();
     let writer = || SegmentFileWriter::with_limits(Vec::new(), false, SMALL).unwrap();

@@ -25,12 +25,12 @@ fn record(index: usize, change: &Change, value: Option<Bytes>, op: Option<&str>)
     let mut headers = Vec::with_capacity(2);
     if let Some(op) = op {
         headers.push((
-            OP_HEADER.to_string(),
+            Bytes::from_static(OP_HEADER.as_bytes()),
             Some(Bytes::copy_from_slice(op.as_bytes())),
         ));
     }
     headers.push((
-        SOURCE_OFFSET_HEADER.to_string(),
+        Bytes::from_static(SOURCE_OFFSET_HEADER.as_bytes()),
         Some(Bytes::from(change.source_offset.to_string())),
     ));
     LogRecord {
@@ -126,7 +126,7 @@ fn source_offsets_at(changelog: &PartitionLog, offset: i64) -> ApiResult<Vec<i64
         out.extend(records.iter().map(|r| {
             r.headers
                 .iter()
-                .find(|(k, _)| k == SOURCE_OFFSET_HEADER)
+                .find(|(k, _)| k == SOURCE_OFFSET_HEADER.as_bytes())
                 .and_then(|(_, v)| v.as_ref())
                 .and_then(|v| std::str::from_utf8(v).ok()?.parse::<i64>().ok())
                 .unwrap_or(-1)

@@ -28,7 +28,7 @@ pub struct Row {
     /// Row value; `None` for a delete.
     pub value: Option<Bytes>,
     /// Record headers as produced (order and repeats kept).
-    pub headers: Vec<(String, Option<Bytes>)>,
+    pub headers: Vec<(Bytes, Option<Bytes>)>,
 }
 
 impl Row {
