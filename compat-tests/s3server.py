@@ -35,6 +35,7 @@ DEFAULT_BUCKET = "weir"
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 GRPC_OFFSET = 10000
+READY_KEY = "_weir-test-ready"  # written and read back to tell that the server is up
 COMPONENTS = ("master", "volume", "filer", "s3", "admin")
 
 _TAKEN: set[int] = set()  # ports handed to SeaweedS3 instances of this process
@@ -97,14 +98,24 @@ def bucket_objects(client, bucket: str, prefix: str = "") -> dict[str, int]:
     return out
 
 
-def bucket_get(client, bucket: str, key: str, missing_ok: bool = False) -> bytes | None:
-    """The bytes of `key` in `bucket`; None for a missing key when missing_ok."""
-    try:
-        return client.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except client.exceptions.NoSuchKey:
-        if missing_ok:
-            return None
-        raise
+def bucket_get(client, bucket: str, key: str, missing_ok: bool = False,
+               patience: float = 15.0) -> bytes | None:
+    """The bytes of `key` in `bucket`; None for a missing key when missing_ok. A server-side
+    error (5xx, e.g. SeaweedFS's InternalError while a restarted volume server loads) is
+    retried for `patience` seconds: the tests judge the broker, not the server's warm-up."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except client.exceptions.NoSuchKey:
+            if missing_ok:
+                return None
+            raise
+        except client.exceptions.ClientError as e:
+            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if status < 500 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 class SeaweedS3:
@@ -193,8 +204,12 @@ class SeaweedS3:
                 raise SeaweedError(f"weed exited with code {self.proc.returncode} before S3 "
                                    f"answered\n{self.log_tail()}")
             try:
+                # After a restart the listing (filer) answers before object data (the
+                # volume server) can be written and read: InternalError meanwhile.
                 probe.list_objects_v2(Bucket=self.bucket, MaxKeys=1)
-                return
+                probe.put_object(Bucket=self.bucket, Key=READY_KEY, Body=b"ready")
+                if probe.get_object(Bucket=self.bucket, Key=READY_KEY)["Body"].read() == b"ready":
+                    return
             except Exception as e:  # connection refused, NoSuchBucket while starting, ...
                 last = e
             time.sleep(0.1)

@@ -73,6 +73,16 @@ fn non_null<T: Array + 'static>(rows: &RecordBatch, index: usize) -> Result<&T> 
     Ok(array)
 }
 
+/// Whether a list column's `offsets` describe `rows` lists over `items` values: one more
+/// offset than rows, none past the values, never decreasing.
+fn list_offsets_fit(offsets: &[i32], rows: usize, items: usize) -> bool {
+    offsets.len() == rows + 1
+        && offsets
+            .iter()
+            .all(|&o| usize::try_from(o).is_ok_and(|o| o <= items))
+        && offsets.windows(2).all(|w| w[0] <= w[1])
+}
+
 impl<'a> Rows<'a> {
     fn new(rows: &'a RecordBatch) -> Result<Rows<'a>> {
         let headers = non_null::<ListArray>(rows, schema::HEADERS)?;
@@ -94,10 +104,7 @@ impl<'a> Rows<'a> {
             .downcast_ref::<BinaryArray>()
             .ok_or_else(|| TieringError::corrupt("bad header values"))?;
         let header_offsets = headers.value_offsets();
-        let in_range = |o: &i32| usize::try_from(*o).is_ok_and(|o| o <= header_keys.len());
-        if header_offsets.len() != rows.num_rows() + 1
-            || !header_offsets.iter().all(in_range)
-            || header_offsets.windows(2).any(|w| w[0] > w[1])
+        if !list_offsets_fit(header_offsets, rows.num_rows(), header_keys.len())
             || header_values.len() != header_keys.len()
         {
             return Err(TieringError::corrupt("bad header offsets"));
@@ -109,12 +116,11 @@ impl<'a> Rows<'a> {
             .downcast_ref::<BinaryArray>()
             .filter(|k| k.null_count() == 0)
             .ok_or_else(|| TieringError::corrupt("bad raw header keys"))?;
-        let raw_offsets = raw_header_keys.value_offsets();
-        let raw_in_range = |o: &i32| usize::try_from(*o).is_ok_and(|o| o <= raw_keys.len());
-        if raw_offsets.len() != rows.num_rows() + 1
-            || !raw_offsets.iter().all(raw_in_range)
-            || raw_offsets.windows(2).any(|w| w[0] > w[1])
-        {
+        if !list_offsets_fit(
+            raw_header_keys.value_offsets(),
+            rows.num_rows(),
+            raw_keys.len(),
+        ) {
             return Err(TieringError::corrupt("bad raw header key offsets"));
         }
         Ok(Rows {
