@@ -12,6 +12,10 @@ Header keys are bytes on the wire; kcat can send any. A segment holding a key th
 UTF-8 is tiered like any other (Arrow shows it with U+FFFD in `headers.key` and as sent in
 `raw_header_keys`) and consumers get the exact bytes back.
 
+ListOffsets v8/v9 (KIP-1005) through Java's AdminClient: `OffsetSpec.earliestLocal()` is
+the first local offset, `latestTiered()` the last offset in the store (-1 when nothing is,
+or the topic is not tiered).
+
 Retention rules (as Kafka's): on a tiered topic, local.retention.bytes/ms may be neither -1
 nor larger than a bounded retention.bytes/ms; CreateTopics and AlterConfigs say
 INVALID_CONFIG with Kafka's message.
@@ -30,8 +34,9 @@ from confluent_kafka.admin import ConfigResource, NewTopic
 from kafka import KafkaConsumer, TopicPartition
 
 from conftest import unique_topic, http_get
+from javatest import SRC, classpath, compile_java
 from test_tiering import (FAST, KCAT, SMALL_BATCHES, TIERED, FileStore, Tiered, kcat_read,
-                          read_arrow)
+                          read_arrow, wait_stable)
 from weirtest import admin, create_topic, gen_records, produce
 
 FETCHER_LOG = "kafka.consumer.fetcher"
@@ -201,3 +206,38 @@ def test_non_utf8_header_keys_are_tiered_and_read_back_exactly(broker_factory, t
         assert table.column("headers").to_pylist() == [
             [{"key": "\ufffd\ufffd", "value": b"raw"}, {"key": "ok", "value": b"1"}]] * n
         assert table.column("raw_header_keys").to_pylist() == [[b"\xff\xfe", b"ok"]] * n
+
+
+def offset_specs(build, bs: str, topic: str) -> dict[str, int]:
+    proc = subprocess.run(["java", "-cp", classpath(build), "OffsetSpecs", bs, topic, "0"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert lines and lines[-1] == "END", proc.stdout[-2000:]
+    return {name: int(offset) for name, offset in (line.split() for line in lines[:-1])}
+
+
+def test_java_offset_specs_earliest_local_and_latest_tiered(broker_factory, tmp_path):
+    build = compile_java(tmp_path / "java", [SRC / "OffsetSpecs.java"])
+    root = tmp_path / "remote"
+    b = broker_factory(extra_args=["--object-store", f"file://{root}"], env=FAST)
+    t = Tiered(b, FileStore(root))
+    tiered, local_only, untiered_yet = (unique_topic(p) for p in ("tier-spec", "tier-spec-off",
+                                                                   "tier-spec-new"))
+    create_topic(t.bs, tiered, config=TIERED)
+    create_topic(t.bs, local_only, config={**TIERED, "remote.storage.enable": "false"})
+    create_topic(t.bs, untiered_yet, config=TIERED)
+    recs = gen_records(1500, seed=81)
+    produce(t.bs, tiered, recs, conf=SMALL_BATCHES)
+    produce(t.bs, local_only, recs, conf=SMALL_BATCHES)
+    produce(t.bs, untiered_yet, recs[:5])
+    segs = t.wait_settled(tiered)
+    logs = wait_stable(lambda: [int(f.stem) for f in t.logs(tiered)], "local segments")
+    assert logs[0] > 0
+    assert offset_specs(build, t.bs, tiered) == {
+        "earliest": 0, "earliestLocal": logs[0], "latestTiered": segs[-1]["last_offset"],
+        "latest": 1500}
+    assert offset_specs(build, t.bs, local_only) == {
+        "earliest": 0, "earliestLocal": 0, "latestTiered": -1, "latest": 1500}
+    assert offset_specs(build, t.bs, untiered_yet) == {
+        "earliest": 0, "earliestLocal": 0, "latestTiered": -1, "latest": 5}

@@ -89,16 +89,16 @@ impl Partition {
                 Ok(records) => records,
                 // Retention or DeleteRecords removed the segment while it was being read:
                 // the offset is gone, as a fetch arriving a moment later would be told.
-                Err(_) if offset < self.log_start_offset() => {
-                    return Err(ApiError::new(
-                        ResponseError::OffsetOutOfRange,
-                        format!(
-                            "offset {offset} is below the log start offset {}",
-                            self.log_start_offset()
-                        ),
-                    ));
+                Err(e) => {
+                    let start = self.log_start_offset();
+                    if offset < start {
+                        return Err(ApiError::new(
+                            ResponseError::OffsetOutOfRange,
+                            format!("offset {offset} is below the log start offset {start}"),
+                        ));
+                    }
+                    return Err(e.into());
                 }
-                Err(e) => return Err(e.into()),
             };
             ReadResult {
                 records,

@@ -17,7 +17,7 @@ const fn range(min: i16, max: i16) -> VersionRange {
 const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::Produce, range(0, 11)),
     (ApiKey::Fetch, range(4, 16)),
-    (ApiKey::ListOffsets, range(1, 8)),
+    (ApiKey::ListOffsets, range(1, 9)),
     (ApiKey::Metadata, range(0, 12)),
     (ApiKey::ApiVersions, range(0, 3)),
     (ApiKey::CreateTopics, range(2, 7)),

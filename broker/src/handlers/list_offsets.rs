@@ -1,6 +1,7 @@
 //! ListOffsets: earliest (-2, tiered segments included), latest (-1), max timestamp (-3,
-//! v7+), earliest local (-4, v8+), and the first offset at or after a timestamp, searching
-//! the tiered segments before the local log.
+//! v7+), earliest local (-4, v8+), latest tiered (-5, v9+: the last offset in the object
+//! store, -1 if none), and the first offset at or after a timestamp, searching the tiered
+//! segments before the local log.
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
 
 /// `(timestamp, offset)` for one partition.
 async fn lookup(
@@ -34,6 +36,11 @@ async fn lookup(
         LATEST => (-1, log.log_end_offset()),
         EARLIEST => (-1, p.earliest_offset()?),
         EARLIEST_LOCAL => (-1, local_start),
+        LATEST_TIERED => {
+            let tiered = log.config().remote_storage_enable;
+            let last = p.tiered.manifest().segments.last().map(|s| s.last_offset);
+            (-1, last.filter(|_| tiered).unwrap_or(-1))
+        }
         MAX_TIMESTAMP => {
             let local = log.max_timestamp().map_err(ApiError::from)?;
             let remote = match tiered {
@@ -77,6 +84,11 @@ pub fn handle(broker: Arc<Broker>, request: ListOffsetsRequest, version: i16) ->
                 let found =
                     lookup(&broker, t.name.0.as_str(), p.partition_index, p.timestamp).await;
                 partitions.push(match found {
+                    // Kafka: no tiered offset comes with no leader epoch.
+                    Ok((timestamp, -1)) if p.timestamp == LATEST_TIERED => r
+                        .with_timestamp(timestamp)
+                        .with_offset(-1)
+                        .with_leader_epoch(-1),
                     Ok((timestamp, offset)) => r.with_timestamp(timestamp).with_offset(offset),
                     Err(e) => r
                         .with_error_code(e.code())
