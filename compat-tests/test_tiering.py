@@ -564,9 +564,9 @@ def test_sigkill_during_uploads_leaves_a_contiguous_manifest(broker_factory, s3)
 # ------------------------------------------------------------------------- e. table topics
 
 def test_table_topic_and_changelog_are_tiered(broker_factory, s3, table_reader):
-    # T.changelog inherits remote.storage.enable and local.retention.* from T, but its
-    # segment.bytes is the broker default: make that small too so the changelog rolls.
-    t = s3_broker(broker_factory, s3, env={"WEIR_LOG_SEGMENT_BYTES": TIERED["segment.bytes"]})
+    # T.changelog takes segment.bytes, remote.storage.enable and local.retention.* from T, so
+    # it rolls and tiers as T does.
+    t = s3_broker(broker_factory, s3)
     topic = unique_topic("tier-table")
     create_topic(t.bs, topic, config={"cleanup.policy": "compact", **TIERED})
     now = int(time.time() * 1000)

@@ -277,6 +277,8 @@ pub fn table_settings(
 /// The configs a table topic's changelog takes from the table topic (the rest are the
 /// broker's defaults).
 pub const CHANGELOG_INHERITED: &[&str] = &[
+    "segment.bytes",
+    "segment.ms",
     "remote.storage.enable",
     "local.retention.ms",
     "local.retention.bytes",
@@ -353,9 +355,12 @@ pub fn log_config(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -
     let defaults = LogConfig::default();
     let retention_ms = long("retention.ms", defaults.retention_ms);
     let retention_bytes = long("retention.bytes", defaults.retention_bytes);
-    // -2 means "the same as the whole log's retention".
+    // -2 means "the same as the whole log's retention". Local retention never outlasts a
+    // bounded whole-log retention ([`validate_combination`] refuses that for a topic; a
+    // changelog's inherited local.retention.* meet the broker's retention.* here).
     let local = |name: &str, whole: i64| match long(name, -2) {
         -2 => whole,
+        v if whole >= 0 && (v < 0 || v > whole) => whole,
         v => v,
     };
     LogConfig {
@@ -423,6 +428,15 @@ mod tests {
         assert_eq!(c.local_retention_bytes, 1);
         assert!(!c.remote_storage_enable);
         assert!(validate("local.retention.ms", Some("-3")).is_err());
+        // A changelog's inherited local.retention.ms meets the broker's retention.ms.
+        let mut inherited = BTreeMap::new();
+        inherited.insert("local.retention.ms".to_string(), "-1".to_string());
+        assert_eq!(
+            log_config(&inherited, &broker).local_retention_ms,
+            604_800_000
+        );
+        inherited.insert("local.retention.ms".to_string(), "1000".to_string());
+        assert_eq!(log_config(&inherited, &broker).local_retention_ms, 1000);
     }
 
     #[test]
