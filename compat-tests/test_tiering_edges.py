@@ -16,6 +16,9 @@ ListOffsets v8/v9 (KIP-1005) through Java's AdminClient: `OffsetSpec.earliestLoc
 the first local offset, `latestTiered()` the last offset in the store (-1 when nothing is,
 or the topic is not tiered).
 
+Topic deletion while segments are being uploaded leaves nothing in the store: the upload in
+flight ends before the partition's objects are deleted.
+
 Retention rules (as Kafka's): on a tiered topic, local.retention.bytes/ms may be neither -1
 nor larger than a bounded retention.bytes/ms; CreateTopics and AlterConfigs say
 INVALID_CONFIG with Kafka's message.
@@ -35,8 +38,9 @@ from kafka import KafkaConsumer, TopicPartition
 
 from conftest import unique_topic, http_get
 from javatest import SRC, classpath, compile_java
+from s3server import s3  # noqa: F401  (fixture)
 from test_tiering import (FAST, KCAT, SMALL_BATCHES, TIERED, FileStore, Tiered, kcat_read,
-                          read_arrow, wait_stable)
+                          read_arrow, s3_broker, wait_for, wait_stable)
 from weirtest import admin, create_topic, gen_records, produce
 
 FETCHER_LOG = "kafka.consumer.fetcher"
@@ -241,3 +245,19 @@ def test_java_offset_specs_earliest_local_and_latest_tiered(broker_factory, tmp_
         "earliest": 0, "earliestLocal": 0, "latestTiered": -1, "latest": 1500}
     assert offset_specs(build, t.bs, untiered_yet) == {
         "earliest": 0, "earliestLocal": 0, "latestTiered": -1, "latest": 5}
+
+
+def test_topic_deleted_during_uploads_leaves_no_objects(broker_factory, s3):
+    t = s3_broker(broker_factory, s3)
+    topic = unique_topic("tier-del")
+    create_topic(t.bs, topic, config=TIERED)
+    produce(t.bs, topic, gen_records(4000, seed=91), conf=SMALL_BATCHES)
+    # Delete as soon as the first segment is in the store, with the backlog still uploading.
+    wait_for(lambda: t.arrow_keys(topic), f"a first object of {topic}")
+    client = admin(t.bs)  # keep the handle alive until the result is in
+    client.delete_topics([topic], operation_timeout=30)[topic].result(timeout=30)
+    prefix = f"{t.prefix}/{topic}/"
+    wait_for(lambda: not t.store.objects(prefix), f"objects of deleted {topic} gone")
+    # Nothing written by an upload that was in flight shows up afterwards.
+    time.sleep(3)
+    assert t.store.objects(prefix) == {}

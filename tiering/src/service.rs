@@ -95,6 +95,12 @@ impl Tiering {
         };
         let (tp, max_backoff) = (tp.clone(), self.config.max_backoff);
         runtime.spawn(async move {
+            // A round in flight (an upload writing its object and the manifest) ends first:
+            // the background loop starts no new one for a deleted partition, so what this
+            // round wrote is deleted below instead of being left in the store.
+            while tp.busy.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             let mut delay = Duration::from_millis(500);
             for attempt in 1..=20 {
                 match tp.delete_all().await {
@@ -193,6 +199,10 @@ impl Tiering {
                 if tp.failures.swap(0, Ordering::SeqCst) > 0 {
                     tracing::info!(topic = %id.topic, partition = id.partition, "tiering recovered");
                 }
+            }
+            // The topic went while this round ran (its files with it): nothing is behind.
+            Err(e) if tp.deleted.load(Ordering::SeqCst) => {
+                tracing::debug!(topic = %id.topic, partition = id.partition, error = %e, "tiering round of a deleted partition ended");
             }
             Err(e) => {
                 let failures = tp.failures.fetch_add(1, Ordering::SeqCst).saturating_add(1);
