@@ -8,6 +8,7 @@
 #   BENCH_MB=1000            megabytes produced per store (1 KB messages)
 #   BENCH_SEGMENT_MB=64      segment.bytes of the topic, in MB
 #   BENCH_STORES=file,s3     which stores to measure
+#   BENCH_PAYLOAD=repeated   repeated (rdkafka_performance) or random (incompressible values)
 #   BENCH_DIR=$TMPDIR        parent of the scratch directory
 #   WEIR_BIN                 use this broker binary instead of building target/release/weir
 #   WEIR_CACHE / WEIR_VENV   where rdkafka_performance and the Python venv (SeaweedFS) live
@@ -28,4 +29,5 @@ if [[ ! -x "$WEIR_VENV/bin/weed" ]]; then
 fi
 exec "$WEIR_VENV/bin/python" "$REPO/scripts/bench_tiering.py" --weir "$WEIR_BIN" --perf "$PERF" \
   --mb "${BENCH_MB:-1000}" --segment-mb "${BENCH_SEGMENT_MB:-64}" \
-  --stores "${BENCH_STORES:-file,s3}" ${BENCH_DIR:+--scratch "$BENCH_DIR"}
+  --stores "${BENCH_STORES:-file,s3}" --payload "${BENCH_PAYLOAD:-repeated}" \
+  ${BENCH_DIR:+--scratch "$BENCH_DIR"}

@@ -3,7 +3,9 @@
 For each object store (the local-filesystem store and SeaweedFS over S3), a fresh release
 broker gets one topic with `segment.bytes=SEGMENT_MB` and `local.retention.bytes=1`:
 
-1. `rdkafka_performance` produces MB megabytes of 1 KiB messages (acks=1);
+1. `rdkafka_performance` produces MB megabytes of 1 KiB messages (acks=1) — one repeated
+   byte, which zstd shrinks ~100x; with `--payload random` confluent-kafka produces random
+   (incompressible) 1 KiB values instead, so conversion and upload move real bytes;
 2. the tiering backlog is polled (`GET /v1/topics/T/storage`) until every closed segment is
    uploaded and deleted locally: the upload throughput is the log bytes tiered divided by the
    time from the first produced message to the empty backlog, and, per segment, log bytes
@@ -74,6 +76,24 @@ def perf_mbps(out: str, verb: str) -> tuple[int, float, float]:
     return n, b / 1e6 / (ms / 1000), ms / 1000
 
 
+def produce_random(boot: str, topic: str, count: int) -> float:
+    """Produces `count` random 1000-byte values with confluent-kafka (acks=1); MB/s."""
+    from confluent_kafka import Producer
+    p = Producer({"bootstrap.servers": boot, "acks": 1, "linger.ms": 5,
+                  "batch.size": 1 << 20, "queue.buffering.max.kbytes": 1 << 20})
+    started = time.monotonic()
+    for _ in range(count):
+        while True:
+            try:
+                p.produce(topic, os.urandom(1000), partition=0)
+                break
+            except BufferError:
+                p.poll(0.01)
+    if p.flush(600) != 0:
+        raise SystemExit("random payload: messages left undelivered")
+    return count * 1000 / 1e6 / (time.monotonic() - started)
+
+
 def run_store(kind: str, args, scratch: Path) -> dict:
     env = dict(os.environ, WEIR_MAINTENANCE_INTERVAL_MS="200", WEIR_LOG="warn")
     server = None
@@ -105,10 +125,13 @@ def run_store(kind: str, args, scratch: Path) -> dict:
                        stdout=subprocess.DEVNULL)
         count = args.mb * 1000  # 1 KiB = 1000 B messages
         started = time.monotonic()
-        out = subprocess.run([args.perf, "-P", "-t", topic, "-p", "0", "-b", boot, "-s", "1000",
-                              "-c", str(count), "-a", "1", "-X", "linger.ms=5"],
-                             capture_output=True, text=True, timeout=1800).stdout
-        _, produce_mbps, _ = perf_mbps(out, "produced")
+        if args.payload == "random":
+            produce_mbps = produce_random(boot, topic, count)
+        else:
+            out = subprocess.run([args.perf, "-P", "-t", topic, "-p", "0", "-b", boot,
+                                  "-s", "1000", "-c", str(count), "-a", "1", "-X", "linger.ms=5"],
+                                 capture_output=True, text=True, timeout=1800).stdout
+            _, produce_mbps, _ = perf_mbps(out, "produced")
         storage_url = f"http://127.0.0.1:{http}/v1/topics/{topic}/storage"
         while True:
             p = json.loads(http_get(storage_url))["partitions"][0]
@@ -162,6 +185,7 @@ def main() -> None:
     ap.add_argument("--segment-mb", type=int, default=64)
     ap.add_argument("--stores", default="file,s3")
     ap.add_argument("--scratch", default=None)
+    ap.add_argument("--payload", choices=["repeated", "random"], default="repeated")
     args = ap.parse_args()
     results = []
     with tempfile.TemporaryDirectory(dir=args.scratch, prefix="weir-bench-tiering.") as tmp:
@@ -171,8 +195,10 @@ def main() -> None:
             print(f"[bench-tiering] {kind}: producing {args.mb} MB ...", file=sys.stderr)
             results.append(run_store(kind, args, scratch))
     print()
-    print(f"Tiering: {args.mb} MB of 1 KB messages, segment.bytes={args.segment_mb} MB, "
-          "local.retention.bytes=1, acks=1; MB = 10^6 bytes")
+    producer = ("confluent-kafka, random values" if args.payload == "random"
+                else "rdkafka_performance, one repeated byte")
+    print(f"Tiering: {args.mb} MB of 1 KB messages ({producer}), segment.bytes={args.segment_mb} "
+          "MB, local.retention.bytes=1, acks=1; MB = 10^6 bytes")
     print(f"{'store':<18} {'produce':>9} {'log MB':>8} {'arrow MB':>9} {'segs':>5} "
           f"{'upload wall':>12} {'upload/seg':>11} {'remote read':>12} {'re-read':>9} {'RSS MiB':>8}")
     for r in results:
