@@ -40,7 +40,7 @@ from conftest import unique_topic, http_get
 from javatest import SRC, classpath, compile_java
 from s3server import s3  # noqa: F401  (fixture)
 from test_tiering import (FAST, KCAT, SMALL_BATCHES, TIERED, FileStore, Tiered, kcat_read,
-                          read_arrow, s3_broker, wait_for, wait_stable)
+                          msum, read_arrow, s3_broker, wait_for, wait_stable)
 from weirtest import admin, create_topic, gen_records, produce
 
 FETCHER_LOG = "kafka.consumer.fetcher"
@@ -128,6 +128,7 @@ def test_missing_and_corrupt_objects_fail_only_their_offsets(broker_factory, tmp
 
     assert b.alive()
     assert http_get(f"{b.http}/health")[0] == 200
+    assert msum(b, "weir_remote_read_errors_total", topic=topic, partition=0) >= 2
     log = b.log_text()
     assert f"{missing['object']} not found" in log, b.log_tail(40)
     assert "CRC-32C" in log, b.log_tail(40)

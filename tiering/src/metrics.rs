@@ -21,6 +21,9 @@ pub struct PartitionMetrics {
     pub uploaded_bytes: Counter,
     /// `weir_remote_read_bytes_total`: bytes of record batches served from the store.
     pub remote_read_bytes: Counter,
+    /// `weir_remote_read_errors_total`: fetches the store could not serve (object missing
+    /// or damaged, store unreachable).
+    pub remote_read_errors: Counter,
 }
 
 impl PartitionMetrics {
@@ -39,6 +42,7 @@ impl PartitionMetrics {
             remote_end: metrics::gauge!("weir_remote_log_end_offset", &labels),
             uploaded_bytes: metrics::counter!("weir_tiering_uploaded_bytes_total", &labels),
             remote_read_bytes: metrics::counter!("weir_remote_read_bytes_total", &labels),
+            remote_read_errors: metrics::counter!("weir_remote_read_errors_total", &labels),
         }
     }
 }

@@ -148,8 +148,15 @@ impl TieredPartition {
     /// Whole record batches from the tiered segments, starting with the batch holding
     /// `offset` (or the first after it), from a single chunk of one object: at least one
     /// batch, more while they fit `max_bytes`. Empty when nothing is tiered at or after
-    /// `offset`.
+    /// `offset`. A failure (object missing or damaged, store unreachable) counts in
+    /// `weir_remote_read_errors_total`.
     pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<Bytes, TieringError> {
+        self.read_batches(offset, max_bytes)
+            .await
+            .inspect_err(|_| self.metrics.remote_read_errors.increment(1))
+    }
+
+    async fn read_batches(&self, offset: i64, max_bytes: usize) -> Result<Bytes, TieringError> {
         let started = Instant::now();
         let m = self.manifest();
         let mut from = offset.max(m.log_start_offset);
