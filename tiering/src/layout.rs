@@ -257,13 +257,34 @@ impl FileLayout {
         best.map(|(i, _)| i)
     }
 
-    /// Decodes chunk `index` from `block`, the bytes of its [`ChunkLocation::range`].
+    /// Decodes chunk `index` from `block`, the bytes of its [`ChunkLocation::range`], after
+    /// checking their length and CRC-32C.
     pub fn decode_chunk(&self, index: usize, block: Bytes) -> Result<RecordBatch> {
+        let chunk = self.sized_chunk(index, &block)?;
+        let crc = crc32c::crc32c(&block);
+        if crc != chunk.crc32c {
+            return Err(TieringError::corrupt(format!(
+                "chunk {index}: CRC-32C {crc:#010x}, the index says {:#010x}",
+                chunk.crc32c
+            )));
+        }
+        self.decode_block(index, chunk, block)
+    }
+
+    /// [`FileLayout::decode_chunk`] for a block that already passed it once (a cached one):
+    /// the same decoding and checks, without recomputing the CRC-32C.
+    pub fn decode_verified_chunk(&self, index: usize, block: Bytes) -> Result<RecordBatch> {
+        let chunk = self.sized_chunk(index, &block)?;
+        self.decode_block(index, chunk, block)
+    }
+
+    /// Chunk `index`, if `block` has its length.
+    fn sized_chunk(&self, index: usize, block: &[u8]) -> Result<&ChunkLocation> {
         let count = self.chunks.len();
-        let (chunk, fb_block) = self
+        let chunk = self
             .chunks
             .get(index)
-            .zip(self.blocks.get(index))
+            .filter(|_| index < self.blocks.len())
             .ok_or(TieringError::NoSuchChunk { index, count })?;
         let expected = chunk.range.end - chunk.range.start;
         if block.len() as u64 != expected {
@@ -272,13 +293,18 @@ impl FileLayout {
                 block.len()
             )));
         }
-        let crc = crc32c::crc32c(&block);
-        if crc != chunk.crc32c {
-            return Err(TieringError::corrupt(format!(
-                "chunk {index}: CRC-32C {crc:#010x}, the index says {:#010x}",
-                chunk.crc32c
-            )));
-        }
+        Ok(chunk)
+    }
+
+    /// Decodes the IPC message of chunk `index` (its block has the right length) and checks
+    /// the rows against the index.
+    fn decode_block(
+        &self,
+        index: usize,
+        chunk: &ChunkLocation,
+        block: Bytes,
+    ) -> Result<RecordBatch> {
+        let fb_block = &self.blocks[index];
         let widths = buffer_widths(&self.schema);
         check_message(&block, fb_block, chunk.rows, &widths)
             .map_err(|why| TieringError::corrupt(format!("chunk {index}: {why}")))?;

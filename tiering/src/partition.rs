@@ -273,14 +273,16 @@ impl TieredPartition {
                 (self.get_range(&path, range.clone()).await?, true)
             }
         };
-        let rows = layout
-            .decode_chunk(index, block.clone())
-            .map_err(|e| match e {
-                TieringError::Corrupt(why) => {
-                    TieringError::Corrupt(format!("{}: {why}", seg.object))
-                }
-                other => other,
-            })?;
+        // A cached block passed its CRC-32C when it was fetched.
+        let decoded = if fetched {
+            layout.decode_chunk(index, block.clone())
+        } else {
+            layout.decode_verified_chunk(index, block.clone())
+        };
+        let rows = decoded.map_err(|e| match e {
+            TieringError::Corrupt(why) => TieringError::Corrupt(format!("{}: {why}", seg.object)),
+            other => other,
+        })?;
         // Only blocks that passed their checks are kept: a damaged read is fetched again
         // next time (the object may have been repaired), never served from the cache.
         if fetched {
