@@ -92,6 +92,48 @@ pub struct ServeArgs {
     /// Bytes of tiered data kept in memory for remote reads. Default: 67108864
     #[arg(long, env = "WEIR_TIERING_CACHE_BYTES")]
     pub tiering_cache_bytes: Option<usize>,
+    /// max.connections: Kafka connections open at once; further connections are closed at accept. Default: 10000
+    #[arg(long, env = "WEIR_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// max.connections.per.ip: Kafka connections open at once from one IP address. Default: 1000
+    #[arg(long, env = "WEIR_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+    /// connections.max.idle.ms: a Kafka connection with no request in flight and nothing received for this long is closed. Default: 600000
+    #[arg(long, env = "WEIR_CONNECTIONS_MAX_IDLE_MS")]
+    pub connections_max_idle_ms: Option<u64>,
+    /// queued.max.requests: requests of one connection decoded and awaiting their responses; reading stops at the limit. Default: 500
+    #[arg(long, env = "WEIR_QUEUED_MAX_REQUESTS")]
+    pub queued_max_requests: Option<usize>,
+    /// Bytes of responses one connection may have pending (each fetch counts its byte budget); reading stops at the limit (backpressure). Default: 67108864
+    #[arg(long, env = "WEIR_QUEUED_MAX_RESPONSE_BYTES")]
+    pub queued_max_response_bytes: Option<usize>,
+    /// fetch.max.bytes: the most bytes any fetch response carries, whatever the client asks. Default: 57671680
+    #[arg(long, env = "WEIR_FETCH_MAX_BYTES")]
+    pub fetch_max_bytes: Option<i32>,
+    /// Largest decompressed size of one produced record batch; a larger one is refused with CORRUPT_MESSAGE, decompression stops at the cap. Default: 67108864
+    #[arg(long, env = "WEIR_BATCH_MAX_DECOMPRESSED_BYTES")]
+    pub batch_max_decompressed_bytes: Option<usize>,
+    /// max.partitions: partitions the broker holds in total (changelogs included); more is refused with POLICY_VIOLATION. Default: 10000
+    #[arg(long, env = "WEIR_MAX_PARTITIONS")]
+    pub max_partitions: Option<usize>,
+    /// Partitions one CreateTopics/CreatePartitions request may create; more is refused with INVALID_PARTITIONS. Default: 5000
+    #[arg(long, env = "WEIR_MAX_PARTITIONS_PER_REQUEST")]
+    pub max_partitions_per_request: Option<usize>,
+    /// producer.id.expiration.ms: idempotent producer state unused for this long is forgotten. Default: 86400000
+    #[arg(long, env = "WEIR_PRODUCER_ID_EXPIRATION_MS")]
+    pub producer_id_expiration_ms: Option<i64>,
+    /// HTTP admin requests served at once; more wait. Default: 256
+    #[arg(long, env = "WEIR_HTTP_MAX_CONNECTIONS")]
+    pub http_max_connections: Option<usize>,
+    /// HTTP admin: a request whose headers have not all arrived after this long is dropped. Default: 10000
+    #[arg(long, env = "WEIR_HTTP_HEADER_READ_TIMEOUT_MS")]
+    pub http_header_read_timeout_ms: Option<u64>,
+    /// HTTP admin: largest request body accepted (413 beyond). Default: 16777216
+    #[arg(long, env = "WEIR_HTTP_MAX_BODY_BYTES")]
+    pub http_max_body_bytes: Option<usize>,
+    /// HTTP admin: most keys in one batch lookup (400 beyond). Default: 10000
+    #[arg(long, env = "WEIR_HTTP_MAX_LOOKUP_KEYS")]
+    pub http_max_lookup_keys: Option<usize>,
 }
 
 /// Log output format.
@@ -132,6 +174,20 @@ pub struct BrokerConfig {
     pub remote_storage_enable: bool,
     pub tiering_upload_concurrency: usize,
     pub tiering_cache_bytes: usize,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub connections_max_idle_ms: u64,
+    pub queued_max_requests: usize,
+    pub queued_max_response_bytes: usize,
+    pub fetch_max_bytes: i32,
+    pub batch_max_decompressed_bytes: usize,
+    pub max_partitions: usize,
+    pub max_partitions_per_request: usize,
+    pub producer_id_expiration_ms: i64,
+    pub http_max_connections: usize,
+    pub http_header_read_timeout_ms: u64,
+    pub http_max_body_bytes: usize,
+    pub http_max_lookup_keys: usize,
 }
 
 impl ServeArgs {
@@ -176,6 +232,20 @@ impl ServeArgs {
                 .tiering_upload_concurrency
                 .or(other.tiering_upload_concurrency),
             tiering_cache_bytes: self.tiering_cache_bytes.or(other.tiering_cache_bytes),
+            max_connections: self.max_connections.or(other.max_connections),
+            max_connections_per_ip: self.max_connections_per_ip.or(other.max_connections_per_ip),
+            connections_max_idle_ms: self.connections_max_idle_ms.or(other.connections_max_idle_ms),
+            queued_max_requests: self.queued_max_requests.or(other.queued_max_requests),
+            queued_max_response_bytes: self.queued_max_response_bytes.or(other.queued_max_response_bytes),
+            fetch_max_bytes: self.fetch_max_bytes.or(other.fetch_max_bytes),
+            batch_max_decompressed_bytes: self.batch_max_decompressed_bytes.or(other.batch_max_decompressed_bytes),
+            max_partitions: self.max_partitions.or(other.max_partitions),
+            max_partitions_per_request: self.max_partitions_per_request.or(other.max_partitions_per_request),
+            producer_id_expiration_ms: self.producer_id_expiration_ms.or(other.producer_id_expiration_ms),
+            http_max_connections: self.http_max_connections.or(other.http_max_connections),
+            http_header_read_timeout_ms: self.http_header_read_timeout_ms.or(other.http_header_read_timeout_ms),
+            http_max_body_bytes: self.http_max_body_bytes.or(other.http_max_body_bytes),
+            http_max_lookup_keys: self.http_max_lookup_keys.or(other.http_max_lookup_keys),
         }
     }
 }
@@ -218,6 +288,24 @@ impl BrokerConfig {
             tiering_upload_concurrency >= 1,
             "tiering_upload_concurrency must be at least 1"
         );
+        for (name, value) in [
+            ("max_connections", args.max_connections),
+            ("max_connections_per_ip", args.max_connections_per_ip),
+            ("queued_max_requests", args.queued_max_requests),
+            ("queued_max_response_bytes", args.queued_max_response_bytes),
+            ("batch_max_decompressed_bytes", args.batch_max_decompressed_bytes),
+            ("max_partitions", args.max_partitions),
+            ("max_partitions_per_request", args.max_partitions_per_request),
+            ("http_max_connections", args.http_max_connections),
+            ("http_max_body_bytes", args.http_max_body_bytes),
+            ("http_max_lookup_keys", args.http_max_lookup_keys),
+        ] {
+            anyhow::ensure!(value != Some(0), "{name} must be at least 1");
+        }
+        anyhow::ensure!(
+            args.fetch_max_bytes.is_none_or(|b| b > 0),
+            "fetch_max_bytes must be positive"
+        );
         Ok(BrokerConfig {
             object_store: args
                 .object_store
@@ -249,6 +337,20 @@ impl BrokerConfig {
             group_min_session_timeout_ms: args.group_min_session_timeout_ms.unwrap_or(6000),
             group_max_session_timeout_ms: args.group_max_session_timeout_ms.unwrap_or(1_800_000),
             offsets_retention_minutes: args.offsets_retention_minutes.unwrap_or(10080),
+            max_connections: args.max_connections.unwrap_or(10_000),
+            max_connections_per_ip: args.max_connections_per_ip.unwrap_or(1_000),
+            connections_max_idle_ms: args.connections_max_idle_ms.unwrap_or(600_000),
+            queued_max_requests: args.queued_max_requests.unwrap_or(500),
+            queued_max_response_bytes: args.queued_max_response_bytes.unwrap_or(64 << 20),
+            fetch_max_bytes: args.fetch_max_bytes.unwrap_or(57_671_680),
+            batch_max_decompressed_bytes: args.batch_max_decompressed_bytes.unwrap_or(64 << 20),
+            max_partitions: args.max_partitions.unwrap_or(10_000),
+            max_partitions_per_request: args.max_partitions_per_request.unwrap_or(5_000),
+            producer_id_expiration_ms: args.producer_id_expiration_ms.unwrap_or(86_400_000),
+            http_max_connections: args.http_max_connections.unwrap_or(256),
+            http_header_read_timeout_ms: args.http_header_read_timeout_ms.unwrap_or(10_000),
+            http_max_body_bytes: args.http_max_body_bytes.unwrap_or(16 << 20),
+            http_max_lookup_keys: args.http_max_lookup_keys.unwrap_or(10_000),
         })
     }
 }

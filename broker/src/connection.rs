@@ -91,7 +91,7 @@ pub async fn serve(
                                 correlation_id: req.header.correlation_id,
                                 started: Instant::now(),
                             };
-                            let reply = handlers::dispatch(&broker, req, peer);
+                            let reply = handlers::dispatch(&broker, req, peer).await;
                             in_flight.push_back(async move { (pending, reply.await) }.boxed());
                         }
                         Err(DecodeError::UnsupportedApiVersions { version, correlation_id }) => {

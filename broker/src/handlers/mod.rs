@@ -1,9 +1,10 @@
 //! Request handlers, one file per API family, and the table of what this broker advertises.
 //!
 //! [`dispatch`] runs the part of a request that must happen in arrival order (a produce's
-//! append, an admin change) immediately, and returns a [`Reply`] future for the rest (waiting
-//! for fsync, a fetch's long poll), so a connection can pipeline requests while keeping its
-//! responses in order.
+//! append, an admin change) — the connection awaits it before reading its next request, and
+//! blocking work in it runs off the async workers (`spawn_blocking`) — and returns a [`Reply`]
+//! future for the rest (waiting for fsync, a fetch's long poll), so a connection can pipeline
+//! requests while keeping its responses in order.
 
 mod api_versions;
 mod cluster;
@@ -38,7 +39,11 @@ fn ready(response: ResponseKind) -> Reply {
 
 /// Starts handling `request` from `peer` (see the module docs for what runs now and what
 /// later).
-pub fn dispatch(broker: &Arc<Broker>, request: Request, peer: std::net::SocketAddr) -> Reply {
+pub async fn dispatch(
+    broker: &Arc<Broker>,
+    request: Request,
+    peer: std::net::SocketAddr,
+) -> Reply {
     let version = request.version();
     let api_key = request.api_key;
     let client = || groups::ClientInfo {
