@@ -979,8 +979,10 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for Array<E> {
         match Int32.decode(buf)? {
             -1 => Ok(None),
             n if n >= 0 => {
-                // Every element takes at least one byte: never reserve more than remain.
-                let mut result = Vec::with_capacity((n as usize).min(buf.remaining()));
+                // Every element takes at least one byte: never reserve more memory than the
+                // bytes that remain (elements beyond that grow the vector as they decode).
+                let cap = buf.remaining() / std::mem::size_of::<T>().max(1);
+                let mut result = Vec::with_capacity((n as usize).min(cap));
                 for _ in 0..n {
                     result.push(self.0.decode(buf)?);
                 }
@@ -1088,8 +1090,10 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for CompactArray<E> {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
             n => {
-                // Every element takes at least one byte: never reserve more than remain.
-                let mut result = Vec::with_capacity(((n - 1) as usize).min(buf.remaining()));
+                // Every element takes at least one byte: never reserve more memory than the
+                // bytes that remain (elements beyond that grow the vector as they decode).
+                let cap = buf.remaining() / std::mem::size_of::<T>().max(1);
+                let mut result = Vec::with_capacity(((n - 1) as usize).min(cap));
                 for _ in 1..n {
                     result.push(self.0.decode(buf)?);
                 }
