@@ -33,6 +33,9 @@ impl Broker {
     /// Opens (or initialises) the data directory and recovers every topic.
     pub fn open(config: BrokerConfig) -> anyhow::Result<Broker> {
         let config = Arc::new(config);
+        // Stored batches are decoded (table replay, timestamp lookups, tiering) with the same
+        // decompression cap that let them in.
+        weir_protocol::records::allow_stored_batch_size(config.batch_max_decompressed_bytes);
         let meta = config.data_dir.join("meta");
         std::fs::create_dir_all(&meta)?;
         let id_path = meta.join("cluster-id");

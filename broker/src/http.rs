@@ -1,24 +1,99 @@
 //! The HTTP admin listener: `GET /metrics` (Prometheus text), `GET /health` (the process is
 //! up), `GET /ready` (the broker has recovered its data and accepts Kafka connections), and
 //! the table lookup API (`crate::http_tables`) and the storage view (`crate::http_storage`).
+//!
+//! The listener serves the axum router over hyper's HTTP/1 connection builder, which gives it
+//! its limits (each counted in `weir_http_rejected_total{reason}` when it bites):
+//!
+//! - `http_max_connections` connections are served at once; while that many are open the
+//!   acceptor waits, and further connections wait in the listen backlog (`max_connections`);
+//! - a connection whose next request's headers have not all arrived within
+//!   `http_header_read_timeout_ms` of starting to wait for them is closed (slowloris; an idle
+//!   keep-alive connection ends the same way) (`header_timeout`); a request body that sends
+//!   nothing for that long fails the request;
+//! - a request body over `http_max_body_bytes` is refused with 413 (`body_too_large`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
+use crate::config::BrokerConfig;
 use crate::http_tables::BrokerCell;
+use crate::limits::RateLimitedLog;
+use crate::metrics::HttpRejection;
+
+/// How long shutdown waits for open HTTP connections to finish their requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The limits of the HTTP listener (see the module docs).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Time allowed for a request's headers (and between body chunks).
+    pub header_read_timeout: Duration,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+}
+
+impl Limits {
+    /// The limits configured in `config`.
+    pub fn from_config(config: &BrokerConfig) -> Self {
+        Limits {
+            max_connections: config.http_max_connections.clamp(1, u32::MAX as usize),
+            header_read_timeout: Duration::from_millis(config.http_header_read_timeout_ms.max(1)),
+            max_body_bytes: config.http_max_body_bytes,
+        }
+    }
+}
 
 #[derive(Clone)]
 struct AppState {
     prometheus: PrometheusHandle,
     ready: Arc<AtomicBool>,
+}
+
+/// The admin API's routes with the body limits applied.
+fn app(
+    prometheus: PrometheusHandle,
+    ready: Arc<AtomicBool>,
+    broker: BrokerCell,
+    limits: Limits,
+) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health", get(|| async { "ok\n" }))
+        .route("/ready", get(readiness))
+        .with_state(AppState { prometheus, ready })
+        .merge(crate::http_tables::routes().with_state(broker.clone()))
+        .merge(crate::http_storage::routes().with_state(broker))
+        // One limit for every body, extractor or stream: tower-http's replaces axum's default.
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        .layer(RequestBodyTimeoutLayer::new(limits.header_read_timeout))
+        .layer(axum::middleware::map_response(count_refusals))
+}
+
+/// Counts the 413s of the body limit (answered by the limit layer or by an extractor that hit
+/// it while reading).
+async fn count_refusals(response: Response) -> Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        HttpRejection::BodyTooLarge.count();
+    }
+    response
 }
 
 /// Serves the admin API until `shutdown` fires.
@@ -27,22 +102,78 @@ pub async fn serve(
     prometheus: PrometheusHandle,
     ready: Arc<AtomicBool>,
     broker: BrokerCell,
+    limits: Limits,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let app = Router::new()
-        .route("/metrics", get(metrics))
-        .route("/health", get(|| async { "ok\n" }))
-        .route("/ready", get(readiness))
-        .with_state(AppState { prometheus, ready })
-        .merge(crate::http_tables::routes().with_state(broker.clone()))
-        .merge(crate::http_storage::routes().with_state(broker));
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.changed().await;
-        })
-        .await;
-    if let Err(e) = result {
-        tracing::error!(error = %e, "HTTP admin listener failed");
+    let service = TowerToHyperService::new(app(prometheus, ready, broker, limits));
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut full_log = RateLimitedLog::new(Duration::from_secs(1));
+    loop {
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                HttpRejection::MaxConnections.count();
+                if let Some(count) = full_log.hit() {
+                    tracing::warn!(
+                        limit = limits.max_connections,
+                        times_since_last_log = count,
+                        "HTTP admin listener at http_max_connections: new connections wait"
+                    );
+                }
+                tokio::select! {
+                    permit = slots.clone().acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
+                    _ = shutdown.changed() => break,
+                }
+            }
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "HTTP accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let connection = http1.serve_connection(TokioIo::new(stream), service.clone());
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                _ = stop.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            match result {
+                Err(e) if e.is_timeout() => {
+                    HttpRejection::HeaderTimeout.count();
+                    tracing::debug!(%peer, "HTTP connection closed: no complete request headers within the header read timeout");
+                }
+                Err(e) => tracing::debug!(%peer, error = %e, "HTTP connection failed"),
+                Ok(()) => {}
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    // Every open connection holds a slot: having them all back means all have finished.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(DRAIN_TIMEOUT, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!("HTTP connections still open after {DRAIN_TIMEOUT:?}; closing them");
     }
 }
 

@@ -4,7 +4,8 @@
 //!   `?as_of=<ms>` / `?as_of_offset=<n>` give the row as it was then.
 //! - `GET  /v1/tables/{topic}/keys/{key}/history` — every change of the key still within
 //!   the changelog's retention.
-//! - `POST /v1/tables/{topic}/lookup` with `{"keys": [..]}` — many keys at once.
+//! - `POST /v1/tables/{topic}/lookup` with `{"keys": [..]}` — many keys at once (at most
+//!   `http_max_lookup_keys`; more is a 400 with a JSON error).
 //!
 //! Keys are UTF-8 path segments (percent-encoded as usual); other keys are written
 //! `b64:<URL-safe base64 without padding>`. A key may live in any partition (clients choose
@@ -23,6 +24,7 @@ use serde_json::{json, Value};
 use weir_storage::table::{Change, Row};
 
 use crate::broker::Broker;
+use crate::metrics::HttpRejection;
 use crate::topics::Topic;
 
 /// The broker, once it has finished opening (the listener starts before recovery ends).
@@ -221,6 +223,19 @@ async fn batch_lookup(
     Json(body): Json<BatchLookup>,
 ) -> Reply {
     let result = (|| {
+        let max_keys = cell
+            .get()
+            .map_or(usize::MAX, |b| b.config.http_max_lookup_keys);
+        if body.keys.len() > max_keys {
+            HttpRejection::TooManyKeys.count();
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "batch lookup of {} keys exceeds http_max_lookup_keys ({max_keys}); split it into smaller batches",
+                    body.keys.len()
+                ),
+            ));
+        }
         let t = table_topic(&cell, &topic)?;
         let as_of = AsOf {
             as_of: body.as_of,

@@ -13,6 +13,7 @@ pub mod handlers;
 pub mod http;
 pub mod http_storage;
 pub mod http_tables;
+pub mod limits;
 pub mod metrics;
 pub mod persist;
 pub mod producer_ids;

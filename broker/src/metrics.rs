@@ -8,7 +8,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use kafka_protocol::messages::ApiKey;
-use metrics::{Counter, Histogram};
+use metrics::{Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Installs the process-wide recorder (once; later calls share it); the handle renders
@@ -63,5 +63,88 @@ impl ApiMetrics {
     pub fn record(&self, elapsed: Duration) {
         self.requests.increment(1);
         self.latency.record(elapsed.as_secs_f64());
+    }
+}
+
+/// Why a Kafka connection was refused at accept or closed by the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionRefusal {
+    /// `max.connections` reached.
+    MaxConnections,
+    /// `max.connections.per.ip` reached for the peer's address.
+    MaxConnectionsPerIp,
+}
+
+impl ConnectionRefusal {
+    /// The `reason` label (and log wording) of this refusal.
+    pub fn reason(self) -> &'static str {
+        match self {
+            ConnectionRefusal::MaxConnections => "max_connections",
+            ConnectionRefusal::MaxConnectionsPerIp => "max_connections_per_ip",
+        }
+    }
+}
+
+/// Metrics of the Kafka listener's connections (`weir_connections_open`,
+/// `weir_connections_rejected_total{reason}`, `weir_connections_closed_total{reason}`).
+pub struct ConnectionMetrics {
+    /// Kafka connections open now.
+    pub open: Gauge,
+    rejected_max: Counter,
+    rejected_per_ip: Counter,
+    /// Connections closed after `connections.max.idle.ms` without activity.
+    pub closed_idle: Counter,
+}
+
+impl ConnectionMetrics {
+    /// The process-wide handles (registered on first use, so they show as 0 from startup
+    /// when [`server`](crate::server) touches them).
+    pub fn get() -> &'static ConnectionMetrics {
+        static ALL: OnceLock<ConnectionMetrics> = OnceLock::new();
+        ALL.get_or_init(|| ConnectionMetrics {
+            open: metrics::gauge!("weir_connections_open"),
+            rejected_max: metrics::counter!("weir_connections_rejected_total", "reason" => "max_connections"),
+            rejected_per_ip: metrics::counter!("weir_connections_rejected_total", "reason" => "max_connections_per_ip"),
+            closed_idle: metrics::counter!("weir_connections_closed_total", "reason" => "idle"),
+        })
+    }
+
+    /// Counts one connection refused at accept.
+    pub fn rejected(&self, why: ConnectionRefusal) {
+        match why {
+            ConnectionRefusal::MaxConnections => self.rejected_max.increment(1),
+            ConnectionRefusal::MaxConnectionsPerIp => self.rejected_per_ip.increment(1),
+        }
+    }
+}
+
+/// Why the HTTP admin listener refused or cut short a request
+/// (`weir_http_rejected_total{reason}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpRejection {
+    /// `http_max_connections` connections were open: the acceptor waited for one to close.
+    MaxConnections,
+    /// The request headers did not arrive within `http_header_read_timeout_ms`.
+    HeaderTimeout,
+    /// The body was larger than `http_max_body_bytes` (413).
+    BodyTooLarge,
+    /// A batch lookup named more than `http_max_lookup_keys` keys (400).
+    TooManyKeys,
+}
+
+impl HttpRejection {
+    /// The `reason` label.
+    pub fn reason(self) -> &'static str {
+        match self {
+            HttpRejection::MaxConnections => "max_connections",
+            HttpRejection::HeaderTimeout => "header_timeout",
+            HttpRejection::BodyTooLarge => "body_too_large",
+            HttpRejection::TooManyKeys => "too_many_keys",
+        }
+    }
+
+    /// Counts one rejection.
+    pub fn count(self) {
+        metrics::counter!("weir_http_rejected_total", "reason" => self.reason()).increment(1);
     }
 }

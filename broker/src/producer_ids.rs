@@ -51,6 +51,12 @@ impl ProducerIdAllocator {
         })
     }
 
+    /// The id the next [`allocate`](Self::allocate) hands out: every id below it may be in use,
+    /// none at or above it has been handed out (across restarts too).
+    pub fn next_id(&self) -> i64 {
+        self.state.lock().next
+    }
+
     /// The next unused producer id.
     pub fn allocate(&self) -> std::io::Result<i64> {
         let mut state = self.state.lock();
@@ -79,8 +85,11 @@ mod tests {
         let a = ProducerIdAllocator::open(dir.path().to_path_buf()).unwrap();
         assert_eq!(a.allocate().unwrap(), 0);
         assert_eq!(a.allocate().unwrap(), 1);
+        assert_eq!(a.next_id(), 2);
         drop(a);
         let b = ProducerIdAllocator::open(dir.path().to_path_buf()).unwrap();
+        // Ids of the persisted block may have been handed out before the restart.
+        assert_eq!(b.next_id(), BLOCK);
         assert_eq!(b.allocate().unwrap(), BLOCK);
     }
 }

@@ -1,5 +1,8 @@
 //! The serving process: Kafka listener, HTTP admin listener, housekeeping, and graceful
 //! shutdown on SIGINT/SIGTERM (stop accepting, finish in-flight requests, flush, exit 0).
+//!
+//! The Kafka accept loop enforces `max.connections` and `max.connections.per.ip`
+//! (`crate::limits`): a connection over either is closed right after accept.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,10 +17,15 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
+use crate::limits::{ConnectionLimits, RateLimitedLog};
+use crate::metrics::{ConnectionMetrics, ConnectionRefusal};
 use crate::{connection, handlers, http, metrics};
 
 /// How long shutdown waits for in-flight requests before closing anyway.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// At most one "refusing connection" log line per this interval (the metric counts all).
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A started broker: its bound addresses and the handle that stops it.
 pub struct Running {
@@ -40,6 +48,8 @@ impl Running {
 /// Opens the data directory, binds both listeners and starts serving in the background.
 pub async fn start(config: BrokerConfig) -> anyhow::Result<Running> {
     let prometheus = metrics::install()?;
+    // Registered now so the connection metrics read 0 before anything bites.
+    let _ = ConnectionMetrics::get();
     let ready = Arc::new(AtomicBool::new(false));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
@@ -53,6 +63,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Running> {
         prometheus,
         ready.clone(),
         broker_cell.clone(),
+        http::Limits::from_config(&config),
         shutdown_rx.clone(),
     ));
 
@@ -107,14 +118,38 @@ async fn accept_loop(
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let limits = ConnectionLimits::new(
+        broker.config.max_connections,
+        broker.config.max_connections_per_ip,
+    );
+    let mut refused_log = RateLimitedLog::new(REFUSAL_LOG_INTERVAL);
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    connections.spawn(connection::serve(broker.clone(), stream, peer, shutdown.clone()));
-                }
+                Ok((stream, peer)) => match limits.admit(peer.ip()) {
+                    Ok(slot) => {
+                        let serve = connection::serve(broker.clone(), stream, peer, shutdown.clone());
+                        connections.spawn(async move {
+                            serve.await;
+                            drop(slot);
+                        });
+                    }
+                    Err(why) => {
+                        // Closed right away: dropping the stream closes the socket.
+                        drop(stream);
+                        ConnectionMetrics::get().rejected(why);
+                        if let Some(count) = refused_log.hit() {
+                            let limit = match why {
+                                ConnectionRefusal::MaxConnections => broker.config.max_connections,
+                                ConnectionRefusal::MaxConnectionsPerIp => broker.config.max_connections_per_ip,
+                            };
+                            tracing::warn!(%peer, reason = why.reason(), limit, refused_since_last_log = count, "refusing connection: limit reached");
+                        }
+                    }
+                },
                 Err(e) => {
+                    // Typically EMFILE: the process is out of file descriptors.
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }

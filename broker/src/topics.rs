@@ -3,7 +3,12 @@
 //! Reads (every produce and fetch) go through an [`ArcSwap`] snapshot and take no lock;
 //! changes (create, delete, add partitions, alter configs) are serialised by one mutex, write
 //! the topic's definition to `<data-dir>/meta/topics/<name>.json` atomically, then publish a
-//! new snapshot. Partition `p` of topic `t` lives in `<data-dir>/topics/t-p/`.
+//! new snapshot. Partition `p` of topic `t` lives in `<data-dir>/topics/t-p/`. Changes do
+//! disk work (directories, fsyncs, RocksDB): handlers call them on the blocking pool. They
+//! are bounded by the partition limits ([`limits`]).
+
+mod limits;
+mod partition;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -11,107 +16,20 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use kafka_protocol::error::ResponseError;
-use metrics::{Counter, Gauge};
+use metrics::Counter;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-use weir_storage::{PartitionLog, ReadResult};
+use weir_storage::PartitionLog;
 use weir_tiering::{PartitionId, TieredPartition, Tiering};
+
+pub use limits::{check_request_partitions, logs_per_partition};
+pub use partition::Partition;
 
 use crate::config::BrokerConfig;
 use crate::errors::{ApiError, ApiResult};
 use crate::persist::write_atomic;
 use crate::tables::TablePartition;
 use crate::topic_config;
-
-/// One partition: its log and its metric handles.
-pub struct Partition {
-    /// Partition index.
-    pub index: i32,
-    /// The partition's log.
-    pub log: Arc<PartitionLog>,
-    /// `weir_log_end_offset{topic,partition}`.
-    pub end_offset_gauge: Gauge,
-    /// `weir_log_size_bytes{topic,partition}`.
-    pub size_gauge: Gauge,
-    /// For a table topic: its state store and changelog partition.
-    pub table: Option<Arc<TablePartition>>,
-    /// Tiering of the log to the object store.
-    pub tiered: Arc<TieredPartition>,
-    /// For a table topic: tiering of its changelog partition's log.
-    pub changelog_tiered: Option<Arc<TieredPartition>>,
-}
-
-impl Partition {
-    /// The log start offset consumers see: the first tiered offset when the tiered segments
-    /// reach the local log, else the local log start.
-    pub fn log_start_offset(&self) -> i64 {
-        self.tiered.earliest_offset(self.log.log_start_offset())
-    }
-
-    /// The first offset a fetch from the beginning returns: for a table topic, the oldest
-    /// row kept below the log start (compacted read), else the log start.
-    pub fn earliest_offset(&self) -> ApiResult<i64> {
-        self.earliest_from(self.log_start_offset())
-    }
-
-    /// [`Partition::earliest_offset`] given the log start offset.
-    fn earliest_from(&self, start: i64) -> ApiResult<i64> {
-        match &self.table {
-            Some(table) => table.earliest_offset(start),
-            None => Ok(start),
-        }
-    }
-
-    /// Whole record batches from `offset`: below the log start of a table topic the compacted
-    /// rows; below the local log start the tiered segments (object store); then the local log.
-    /// The result's `log_start_offset` is [`Partition::earliest_offset`].
-    pub async fn read(&self, offset: i64, max_bytes: usize) -> ApiResult<ReadResult> {
-        let log = &self.log;
-        let local_start = log.log_start_offset();
-        let start = self.tiered.earliest_offset(local_start);
-        let earliest = self.earliest_from(start)?;
-        let mut offset = offset;
-        if let Some(table) = &self.table {
-            if (0..start).contains(&offset) {
-                let compacted = table.read_compacted(offset, start, max_bytes)?;
-                if !compacted.is_empty() {
-                    return Ok(ReadResult {
-                        records: compacted,
-                        high_watermark: log.log_end_offset(),
-                        log_start_offset: earliest,
-                    });
-                }
-                offset = start;
-            }
-        }
-        let mut read = if offset < local_start && self.tiered.serves(offset) {
-            let records = match self.tiered.read(offset, max_bytes).await {
-                Ok(records) => records,
-                // Retention or DeleteRecords removed the segment while it was being read:
-                // the offset is gone, as a fetch arriving a moment later would be told.
-                Err(e) => {
-                    let start = self.log_start_offset();
-                    if offset < start {
-                        return Err(ApiError::new(
-                            ResponseError::OffsetOutOfRange,
-                            format!("offset {offset} is below the log start offset {start}"),
-                        ));
-                    }
-                    return Err(e.into());
-                }
-            };
-            ReadResult {
-                records,
-                high_watermark: log.log_end_offset(),
-                log_start_offset: earliest,
-            }
-        } else {
-            log.read(offset, max_bytes).map_err(ApiError::from)?
-        };
-        read.log_start_offset = earliest;
-        Ok(read)
-    }
-}
 
 /// Per-topic metric handles, created once so the produce and fetch paths never allocate labels.
 pub struct TopicMetrics {
@@ -446,6 +364,16 @@ impl TopicRegistry {
             .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))
     }
 
+    /// Partitions the broker holds, changelog partitions of table topics included.
+    pub fn partitions_held(&self) -> usize {
+        self.topics
+            .load()
+            .base
+            .values()
+            .map(|t| limits::held_by(t))
+            .sum()
+    }
+
     /// A topic by name.
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
         self.topics.load().by_name.get(name).cloned()
@@ -514,6 +442,8 @@ impl TopicRegistry {
                 format!("Topic '{name}' already exists."),
             ));
         }
+        let adding = partitions as usize * logs_per_partition(&configs, &self.broker);
+        limits::check_total(&self.broker, self.partitions_held(), adding)?;
         let record = TopicRecord {
             name: name.to_string(),
             id: Uuid::new_v4(),
@@ -592,10 +522,12 @@ impl TopicRegistry {
                 format!("Topic already has {current} partitions."),
             ));
         }
+        let configs = topic.configs();
+        let adding = (count - current) as usize * logs_per_partition(&configs, &self.broker);
+        limits::check_total(&self.broker, self.partitions_held(), adding)?;
         if validate_only {
             return Ok(());
         }
-        let configs = topic.configs();
         let mut partitions = (*topic.partitions()).clone();
         for i in current..count {
             remove_dir_if_exists(&self.partition_dir(name, i))?;
@@ -621,6 +553,14 @@ impl TopicRegistry {
         let log_config = topic_config::log_config(&configs, &self.broker);
         let changelog_config = self.changelog_config(&configs);
         let table = topic_config::table_settings(&configs, &self.broker);
+        if table.is_some() {
+            // Becoming a table adds a changelog partition to every partition without one.
+            let partitions = topic.partitions();
+            let adding = partitions.iter().filter(|p| p.table.is_none()).count();
+            if adding > 0 {
+                limits::check_total(&self.broker, self.partitions_held(), adding)?;
+            }
+        }
         let mut rebuilt = Vec::new();
         for p in topic.partitions().iter() {
             p.log.set_config(log_config.clone());

@@ -3,21 +3,56 @@
 //! [`kafka_protocol::records::Record`] holds headers in a map, so a record with a repeated
 //! header key (which Kafka stores and delivers as sent) cannot round-trip through it. Table
 //! topics re-serve records long after their batch is gone, so they need the exact record:
-//! [`decode_batch`] reads the records of one batch (decompressing with the crate's codecs)
-//! and [`encode_batch`] builds an uncompressed batch from records at arbitrary offsets, as a
-//! compacted Kafka log serves them. [`decode_batch_records`] and [`encode_batch_with`] are the
-//! same with every batch field (control batches included), for tiered storage, which rebuilds
-//! batches from stored rows. Kafka's varints are zig-zag LEB128, which is what the
-//! `integer-encoding` crate implements for signed integers.
+//! [`decode_batch`] reads the records of one batch (decompressing through the bounded
+//! [`crate::compression`]) and [`encode_batch`] builds an uncompressed batch from records at
+//! arbitrary offsets, as a compacted Kafka log serves them. [`decode_batch_records`] and
+//! [`encode_batch_with`] are the same with every batch field (control batches included), for
+//! tiered storage, which rebuilds batches from stored rows. Kafka's varints are zig-zag
+//! LEB128, which is what the `integer-encoding` crate implements for signed integers.
+//!
+//! Decoding treats its input as untrusted (stored data can rot, and older versions stored
+//! batches unchecked): every length is checked against the bytes present before anything is
+//! allocated for it, and decompression stops at [`stored_batch_limit`]. Decoding one batch
+//! costs memory proportional to its size plus its decompressed size.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use integer_encoding::VarInt;
-use kafka_protocol::compression::{self as codec, Decompressor};
 
+use crate::compression::{self, CompressionError};
 use crate::record_batch::{
     compute_crc, BatchError, BatchHeader, CONTROL_BIT, CRC_OFFSET, HEADER_SIZE, LOG_OVERHEAD,
     MAGIC_V2, TIMESTAMP_TYPE_BIT, TRANSACTIONAL_BIT,
 };
+
+/// Default of the broker's `batch.max.decompressed.bytes`: 64 MiB.
+pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 64 << 20;
+
+/// The smallest encoded record: length, attributes, timestamp delta, offset delta, key length,
+/// value length and header count, one byte each.
+pub const MIN_RECORD_SIZE: usize = 7;
+
+/// The smallest encoded header: key length and value length, one byte each.
+pub const MIN_HEADER_SIZE: usize = 2;
+
+/// Longest Kafka varint (an int32): 5 bytes; a varlong takes up to 10.
+const MAX_VARINT_LEN: usize = 5;
+const MAX_VARLONG_LEN: usize = 10;
+
+static STORED_BATCH_LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_DECOMPRESSED_BYTES);
+
+/// The decompressed size [`decode_batch`] and [`decode_batch_records`] accept: the largest of
+/// [`DEFAULT_MAX_DECOMPRESSED_BYTES`] and every limit passed to [`allow_stored_batch_size`].
+pub fn stored_batch_limit() -> usize {
+    STORED_BATCH_LIMIT.load(Ordering::Relaxed)
+}
+
+/// Raises [`stored_batch_limit`] to at least `max` (never lowers it): the broker calls it with
+/// its produce-time limit, so every batch it accepted can be decoded again later.
+pub fn allow_stored_batch_size(max: usize) {
+    STORED_BATCH_LIMIT.fetch_max(max, Ordering::Relaxed);
+}
 
 /// One record with its absolute offset and timestamp; headers in wire order, repeats kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,15 +76,25 @@ pub enum RecordError {
     /// The batch header itself is bad.
     #[error(transparent)]
     Batch(#[from] BatchError),
-    /// The compressed payload could not be decompressed.
-    #[error("cannot decompress records: {0}")]
-    Decompress(String),
-    /// A record is malformed (lengths, varints, a null header key).
+    /// The codec is unknown, the payload does not decompress, or it decompresses past the cap.
+    #[error(transparent)]
+    Compression(#[from] CompressionError),
+    /// A record is malformed (lengths, varints, a null header key, wrong offset delta).
     #[error("malformed record {index} of the batch: {reason}")]
-    Malformed { index: usize, reason: String },
-    /// The batch uses a codec id Kafka does not define.
-    #[error("unknown compression codec {0}")]
-    UnknownCodec(i16),
+    Malformed {
+        /// Position of the record in the batch.
+        index: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The header's record count is not positive or disagrees with its last offset delta
+    /// (Kafka's `InvalidRecordException`).
+    #[error("invalid record batch: {0}")]
+    InvalidCount(String),
+    /// The records present disagree with the header's count, or bytes follow the last record
+    /// (Kafka's corrupt record).
+    #[error("corrupt record batch: {0}")]
+    Corrupt(String),
 }
 
 /// Decodes every record of the single batch at the start of `batch`. Control batches yield no
@@ -59,7 +104,7 @@ pub fn decode_batch(batch: &[u8]) -> Result<Vec<LogRecord>, RecordError> {
     if header.attributes & CONTROL_BIT != 0 {
         return Ok(Vec::new());
     }
-    decode_records(&header, batch)
+    decode_records(&header, batch, stored_batch_limit())
 }
 
 /// Decodes the header and every record of the single batch at the start of `batch`, control
@@ -68,17 +113,44 @@ pub fn decode_batch(batch: &[u8]) -> Result<Vec<LogRecord>, RecordError> {
 /// check the CRC (see [`crate::record_batch::verify_crc`]).
 pub fn decode_batch_records(batch: &[u8]) -> Result<(BatchHeader, Vec<LogRecord>), RecordError> {
     let header = BatchHeader::parse_complete(batch)?;
-    let records = decode_records(&header, batch)?;
+    let records = decode_records(&header, batch, stored_batch_limit())?;
     Ok((header, records))
 }
 
-fn decode_records(header: &BatchHeader, batch: &[u8]) -> Result<Vec<LogRecord>, RecordError> {
-    let end = header.total_size();
-    let mut payload = Bytes::copy_from_slice(&batch[HEADER_SIZE..end]);
-    let plain = decompress(header.compression(), &mut payload)?;
-    let count = usize::try_from(header.records_count).unwrap_or(0);
-    let mut buf = plain;
-    let mut records = Vec::with_capacity(count.min(1 << 16));
+/// [`decode_batch`] with an explicit cap on the decompressed size (the produce path's limit).
+pub fn decode_batch_with_limit(
+    batch: &[u8],
+    max_decompressed: usize,
+) -> Result<Vec<LogRecord>, RecordError> {
+    let header = BatchHeader::parse_complete(batch)?;
+    if header.attributes & CONTROL_BIT != 0 {
+        return Ok(Vec::new());
+    }
+    decode_records(&header, batch, max_decompressed)
+}
+
+/// The plain (decompressed) record bytes of a complete batch, at most `max` bytes.
+pub(crate) fn plain_records(
+    header: &BatchHeader,
+    batch: &[u8],
+    max: usize,
+) -> Result<Bytes, RecordError> {
+    let payload = &batch[HEADER_SIZE..header.total_size()];
+    Ok(compression::decompress(header.compression(), payload, max)?)
+}
+
+fn decode_records(
+    header: &BatchHeader,
+    batch: &[u8],
+    max: usize,
+) -> Result<Vec<LogRecord>, RecordError> {
+    let mut buf = plain_records(header, batch, max)?;
+    let count = usize::try_from(header.records_count).map_err(|_| {
+        RecordError::InvalidCount(format!("negative record count {}", header.records_count))
+    })?;
+    // Every record takes at least MIN_RECORD_SIZE bytes: never reserve for records that
+    // cannot be there.
+    let mut records = Vec::with_capacity(count.min(buf.len() / MIN_RECORD_SIZE));
     for index in 0..count {
         let record = decode_record(&mut buf, header.base_offset, header.base_timestamp)
             .map_err(|reason| RecordError::Malformed { index, reason })?;
@@ -92,29 +164,27 @@ fn decode_records(header: &BatchHeader, batch: &[u8]) -> Result<Vec<LogRecord>, 
     Ok(records)
 }
 
-fn decompress(codec_id: i16, payload: &mut Bytes) -> Result<Bytes, RecordError> {
-    fn take(buf: &mut Bytes) -> anyhow::Result<Bytes> {
-        Ok(buf.split_off(0))
-    }
-    let result = match codec_id {
-        0 => return Ok(payload.split_off(0)),
-        1 => codec::Gzip::decompress(payload, take),
-        2 => codec::Snappy::decompress(payload, take),
-        3 => codec::Lz4::decompress(payload, take),
-        4 => codec::Zstd::decompress(payload, take),
-        other => return Err(RecordError::UnknownCodec(other)),
-    };
-    result.map_err(|e| RecordError::Decompress(format!("{e:#}")))
-}
-
-fn get_varint<T: VarInt>(buf: &mut Bytes, what: &str) -> Result<T, String> {
+fn get_varint<T: VarInt>(buf: &mut Bytes, max_len: usize, what: &str) -> Result<T, String> {
     let (value, used) = T::decode_var(buf).ok_or_else(|| format!("bad varint in {what}"))?;
+    if used > max_len {
+        return Err(format!("varint of {used} bytes in {what}"));
+    }
     buf.advance(used);
     Ok(value)
 }
 
+/// A Kafka varint (zig-zag int32, at most 5 bytes).
+pub(crate) fn get_i32(buf: &mut Bytes, what: &str) -> Result<i32, String> {
+    get_varint(buf, MAX_VARINT_LEN, what)
+}
+
+/// A Kafka varlong (zig-zag int64, at most 10 bytes).
+pub(crate) fn get_i64(buf: &mut Bytes, what: &str) -> Result<i64, String> {
+    get_varint(buf, MAX_VARLONG_LEN, what)
+}
+
 fn read_bytes(buf: &mut Bytes, what: &str) -> Result<Option<Bytes>, String> {
-    let len: i32 = get_varint(buf, what)?;
+    let len = get_i32(buf, what)?;
     match len {
         -1 => Ok(None),
         n if n < -1 => Err(format!("negative {what} length {n}")),
@@ -126,13 +196,22 @@ fn read_bytes(buf: &mut Bytes, what: &str) -> Result<Option<Bytes>, String> {
     }
 }
 
-/// Decodes one record (length-prefixed) relative to `base_offset` / `base_timestamp`.
-pub fn decode_record(
+/// The fields of one record as they are on the wire (deltas not yet made absolute).
+pub(crate) struct WireRecord {
+    pub timestamp_delta: i64,
+    pub offset_delta: i32,
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+}
+
+/// Reads one length-prefixed record from `buf`, passing each header to `on_header`. The
+/// record's length must lie within `buf`, and its fields must fill exactly that length (as
+/// Kafka's `DefaultRecord.readFrom` requires); a header key may not be null.
+pub(crate) fn read_record(
     buf: &mut Bytes,
-    base_offset: i64,
-    base_timestamp: i64,
-) -> Result<LogRecord, String> {
-    let len: i32 = get_varint(buf, "record length")?;
+    mut on_header: impl FnMut(Bytes, Option<Bytes>),
+) -> Result<WireRecord, String> {
+    let len = get_i32(buf, "record length")?;
     if len < 0 || len as usize > buf.remaining() {
         return Err(format!(
             "record length {len} with {} bytes left",
@@ -144,24 +223,51 @@ pub fn decode_record(
         return Err("record without attributes".into());
     }
     body.advance(1); // attributes: unused in v2
-    let timestamp_delta: i64 = get_varint(&mut body, "timestamp delta")?;
-    let offset_delta: i32 = get_varint(&mut body, "offset delta")?;
+    let timestamp_delta = get_i64(&mut body, "timestamp delta")?;
+    let offset_delta = get_i32(&mut body, "offset delta")?;
     let key = read_bytes(&mut body, "key")?;
     let value = read_bytes(&mut body, "value")?;
-    let count: i32 = get_varint(&mut body, "header count")?;
+    let count = get_i32(&mut body, "header count")?;
     if count < 0 {
         return Err(format!("negative header count {count}"));
     }
-    let mut headers = Vec::with_capacity((count as usize).min(1024));
+    if count as usize > body.remaining() / MIN_HEADER_SIZE {
+        return Err(format!(
+            "{count} headers cannot fit in the {} bytes left",
+            body.remaining()
+        ));
+    }
     for _ in 0..count {
         let name = read_bytes(&mut body, "header key")?.ok_or("null header key")?;
-        headers.push((name, read_bytes(&mut body, "header value")?));
+        on_header(name, read_bytes(&mut body, "header value")?);
     }
-    Ok(LogRecord {
-        offset: base_offset.saturating_add(i64::from(offset_delta)),
-        timestamp: base_timestamp.saturating_add(timestamp_delta),
+    if body.has_remaining() {
+        return Err(format!(
+            "{} bytes left over after the record's fields",
+            body.remaining()
+        ));
+    }
+    Ok(WireRecord {
+        timestamp_delta,
+        offset_delta,
         key,
         value,
+    })
+}
+
+/// Decodes one record (length-prefixed) relative to `base_offset` / `base_timestamp`.
+pub fn decode_record(
+    buf: &mut Bytes,
+    base_offset: i64,
+    base_timestamp: i64,
+) -> Result<LogRecord, String> {
+    let mut headers = Vec::new();
+    let wire = read_record(buf, |k, v| headers.push((k, v)))?;
+    Ok(LogRecord {
+        offset: base_offset.saturating_add(i64::from(wire.offset_delta)),
+        timestamp: base_timestamp.saturating_add(wire.timestamp_delta),
+        key: wire.key,
+        value: wire.value,
         headers,
     })
 }
@@ -481,7 +587,7 @@ mod tests {
         bad[22] = 7; // codec id 7
         assert!(matches!(
             decode_batch(&bad),
-            Err(RecordError::UnknownCodec(7))
+            Err(RecordError::Compression(CompressionError::UnknownCodec(7)))
         ));
     }
 

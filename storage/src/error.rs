@@ -11,6 +11,10 @@ pub enum StorageError {
     /// Bad CRC, truncated batch or bad length (-> CORRUPT_MESSAGE).
     #[error("corrupt record batch: {0}")]
     CorruptRecord(String),
+    /// Data read back from a segment does not decode (bit rot, a file from an older version):
+    /// the range cannot be served (-> KAFKA_STORAGE_ERROR).
+    #[error("unreadable stored data: {0}")]
+    CorruptStored(String),
     /// Structurally valid but not acceptable, e.g. records_count / last_offset_delta mismatch or a
     /// control batch from a client (-> INVALID_RECORD).
     #[error("invalid record batch: {0}")]
@@ -45,6 +49,12 @@ pub enum StorageError {
         expected: i32,
         /// The batch's base sequence.
         got: i32,
+    },
+    /// A batch whose producer id was never handed out by InitProducerId (-> UNKNOWN_PRODUCER_ID).
+    #[error("unknown producer id {producer_id}: producer ids come from InitProducerId")]
+    UnknownProducerId {
+        /// The batch's producer id.
+        producer_id: i64,
     },
     /// A batch from an older producer epoch (-> INVALID_PRODUCER_EPOCH).
     #[error("stale epoch for producer {producer_id}: current {current}, got {got}")]

@@ -37,4 +37,4 @@ pub use closed_segments::{SegmentBatches, SegmentInfo};
 pub use config::{LogConfig, TimestampType};
 pub use durability::write_atomic;
 pub use error::StorageError;
-pub use partition::{AppendResult, PartitionLog, ReadResult};
+pub use partition::{AppendLimits, AppendResult, PartitionLog, ReadResult, ValidatedRequest};

@@ -1,14 +1,15 @@
 //! Timestamp lookups for ListOffsets: the first offset at or after a timestamp, and the record
 //! with the largest timestamp. Indexes narrow the search to a batch; the batch is then decoded
-//! (any codec) with `kafka_protocol`'s `RecordBatchDecoder` for the exact record.
+//! (any codec, decompression capped) with [`weir_protocol::records::decode_batch_records`] for
+//! the exact record. Stored bytes are untrusted: a batch that does not decode is a
+//! [`StorageError::CorruptStored`], never a panic.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use kafka_protocol::records::RecordBatchDecoder;
 use weir_protocol::record_batch::BatchHeader;
+use weir_protocol::records::decode_batch_records;
 
 use crate::error::StorageError;
 use crate::partition::PartitionLog;
@@ -29,25 +30,24 @@ struct SegmentView {
 fn batch_records(
     file: &File,
     pos: u64,
+    limit: u64,
     header: &BatchHeader,
 ) -> Result<Vec<(i64, i64)>, StorageError> {
+    if pos.saturating_add(header.total_size() as u64) > limit {
+        tracing::error!(file = ?file, pos, "stored batch runs past the segment end");
+        return Err(StorageError::CorruptStored(format!(
+            "the batch at byte {pos} claims {} bytes, past the segment end {limit}",
+            header.total_size()
+        )));
+    }
     let mut buf = vec![0u8; header.total_size()];
     file.read_exact_at(&mut buf, pos)?;
-    let set = RecordBatchDecoder::decode(&mut Bytes::from(buf))
-        .map_err(|e| StorageError::CorruptRecord(format!("cannot decode batch at {pos}: {e}")))?;
-    let log_append = header.timestamp_type_is_log_append();
-    Ok(set
-        .records
-        .iter()
-        .map(|r| {
-            let ts = if log_append {
-                header.max_timestamp
-            } else {
-                r.timestamp
-            };
-            (r.offset, ts)
-        })
-        .collect())
+    // decode_batch_records already reports LogAppendTime records at the batch's max timestamp.
+    let (_, records) = decode_batch_records(&buf).map_err(|e| {
+        tracing::error!(file = ?file, pos, error = %e, "stored batch does not decode");
+        StorageError::CorruptStored(format!("cannot decode the batch at byte {pos}: {e}"))
+    })?;
+    Ok(records.iter().map(|r| (r.offset, r.timestamp)).collect())
 }
 
 /// Position to start scanning `seg` for timestamps `>= ts` at offsets `>= log_start`.
@@ -76,7 +76,7 @@ fn first_at_or_after(
     while pos < view.size {
         let h = read_header_at(&view.file, pos, view.size)?;
         if h.last_offset() >= log_start && h.max_timestamp >= ts {
-            let found = batch_records(&view.file, pos, &h)?
+            let found = batch_records(&view.file, pos, view.size, &h)?
                 .into_iter()
                 .find(|&(o, t)| o >= log_start && t >= ts);
             if found.is_some() {
@@ -98,7 +98,7 @@ fn straddling_max(view: &SegmentView, log_start: i64) -> Result<Option<i64>, Sto
             let m = if h.base_offset >= log_start {
                 Some(h.max_timestamp)
             } else {
-                batch_records(&view.file, pos, &h)?
+                batch_records(&view.file, pos, view.size, &h)?
                     .into_iter()
                     .filter(|&(o, _)| o >= log_start)
                     .map(|(_, t)| t)

@@ -20,7 +20,7 @@ use crate::error::StorageError;
 use crate::producer_state::ProducerStateMap;
 use crate::recovery::recover;
 use crate::segment::{read_header_at, BatchLocation, Segment};
-use crate::validate::validate_request;
+use crate::validate::{validate_request, ValidBatch};
 
 /// Outcome of a successful [`PartitionLog::append`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +39,44 @@ pub struct AppendResult {
     pub record_count: i64,
     /// Bytes written (0 for a duplicate).
     pub bytes: usize,
+}
+
+/// Limits a produce applies beyond the topic's configuration (broker-wide settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendLimits {
+    /// Largest decompressed size of a batch (`batch.max.decompressed.bytes`).
+    pub max_decompressed_bytes: usize,
+    /// Producer ids at or above this were never handed out by InitProducerId; a batch
+    /// carrying one is refused with UNKNOWN_PRODUCER_ID. `None`: no check.
+    pub producer_id_limit: Option<i64>,
+    /// `producer.id.expiration.ms`: producer state idle this long is forgotten.
+    pub producer_id_expiration_ms: i64,
+}
+
+impl Default for AppendLimits {
+    /// 64 MiB decompressed, no producer id check, Kafka's one-day expiration.
+    fn default() -> AppendLimits {
+        AppendLimits {
+            max_decompressed_bytes: weir_protocol::records::DEFAULT_MAX_DECOMPRESSED_BYTES,
+            producer_id_limit: None,
+            producer_id_expiration_ms: 86_400_000,
+        }
+    }
+}
+
+/// The records of one produce request checked by [`PartitionLog::validate`], ready for
+/// [`PartitionLog::append_validated`].
+#[derive(Debug)]
+pub struct ValidatedRequest {
+    data: Vec<u8>,
+    batches: Vec<ValidBatch>,
+}
+
+impl ValidatedRequest {
+    /// The validated records (the batch as sent).
+    pub fn records(&self) -> &[u8] {
+        &self.data
+    }
 }
 
 /// Outcome of a [`PartitionLog::read`].
@@ -131,20 +169,51 @@ impl PartitionLog {
         })
     }
 
-    /// Appends the batches of one produce request (see the crate docs for the exact rules).
-    /// All-or-nothing; assigns offsets; does not fsync unless `write_caching` and
-    /// `flush_messages` says so.
+    /// Appends the batch of one produce request (see the crate docs for the exact rules) with
+    /// the default [`AppendLimits`]. All-or-nothing; assigns offsets; does not fsync unless
+    /// `write_caching` and `flush_messages` says so.
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendResult, StorageError> {
-        let (max_message_bytes, ts_type) = {
-            let inner = self.inner.lock();
-            (
-                inner.config.max_message_bytes,
-                inner.config.message_timestamp_type,
-            )
-        };
-        // Validation and the LogAppendTime rewrite (CRC recompute) need no lock.
-        let batches = validate_request(records, max_message_bytes)?;
-        let mut data = records.to_vec();
+        self.append_with(records, now_ms, &AppendLimits::default())
+    }
+
+    /// [`PartitionLog::append`] with explicit limits.
+    pub fn append_with(
+        &self,
+        records: &[u8],
+        now_ms: i64,
+        limits: &AppendLimits,
+    ) -> Result<AppendResult, StorageError> {
+        let validated = self.validate(records, limits)?;
+        self.append_validated(validated, now_ms, limits)
+    }
+
+    /// Validates the records of one produce request for this partition (exactly one batch,
+    /// size, CRC-32C, every record, the decompressed size) without writing anything; the
+    /// result is written by [`PartitionLog::append_validated`].
+    pub fn validate(
+        &self,
+        records: &[u8],
+        limits: &AppendLimits,
+    ) -> Result<ValidatedRequest, StorageError> {
+        let max_message_bytes = self.inner.lock().config.max_message_bytes;
+        let batches = validate_request(records, max_message_bytes, limits.max_decompressed_bytes)?;
+        Ok(ValidatedRequest {
+            data: records.to_vec(),
+            batches,
+        })
+    }
+
+    /// Appends a request checked by [`PartitionLog::validate`]: the producer rules (epoch,
+    /// sequence, producer ids handed out, duplicates), offsets, the roll, the write.
+    pub fn append_validated(
+        &self,
+        validated: ValidatedRequest,
+        now_ms: i64,
+        limits: &AppendLimits,
+    ) -> Result<AppendResult, StorageError> {
+        let ValidatedRequest { mut data, batches } = validated;
+        let ts_type = self.inner.lock().config.message_timestamp_type;
+        // The LogAppendTime rewrite (CRC recompute) needs no lock.
         let mut headers: Vec<BatchHeader> = Vec::with_capacity(batches.len());
         let log_append_time = if ts_type == TimestampType::LogAppendTime {
             now_ms
@@ -168,20 +237,30 @@ impl PartitionLog {
             h.base_offset = next;
             next = h.last_offset() + 1;
         }
-        let staged = match inner.producers.check_request(&headers)? {
-            Ok(staged) => staged,
-            Err(dup) => {
-                return Ok(AppendResult {
-                    base_offset: dup.first_offset,
-                    last_offset: dup.last_offset,
-                    log_append_time: -1,
-                    log_start_offset: inner.log_start,
-                    duplicate: true,
-                    record_count: 0,
-                    bytes: 0,
-                });
-            }
-        };
+        let expired = inner
+            .producers
+            .maybe_expire(now_ms, limits.producer_id_expiration_ms);
+        if expired > 0 {
+            tracing::debug!(dir = %self.dir.display(), expired, "forgot idle producers");
+        }
+        let staged =
+            match inner
+                .producers
+                .check_request(&headers, now_ms, limits.producer_id_limit)?
+            {
+                Ok(staged) => staged,
+                Err(dup) => {
+                    return Ok(AppendResult {
+                        base_offset: dup.first_offset,
+                        last_offset: dup.last_offset,
+                        log_append_time: -1,
+                        log_start_offset: inner.log_start,
+                        duplicate: true,
+                        record_count: 0,
+                        bytes: 0,
+                    });
+                }
+            };
         for ((_, range), h) in batches.iter().zip(&headers) {
             record_batch::set_base_offset(&mut data[range.clone()], h.base_offset);
         }

@@ -143,11 +143,16 @@ fn invalid_input_is_rejected_and_nothing_written() {
     let mut corrupt = batch(2, 1);
     let last = corrupt.len() - 1;
     corrupt[last] ^= 1;
+    assert!(matches!(
+        log.append(&corrupt, 0),
+        Err(StorageError::CorruptRecord(_))
+    ));
+    // Kafka's v2 rule: exactly one batch per partition of a produce request.
     let mut req = good.clone();
-    req.extend_from_slice(&corrupt);
+    req.extend_from_slice(&good);
     assert!(matches!(
         log.append(&req, 0),
-        Err(StorageError::CorruptRecord(_))
+        Err(StorageError::InvalidRecord(m)) if m.contains("exactly one record batch")
     ));
     assert!(matches!(
         log.append(&good[..good.len() - 1], 0),
@@ -494,4 +499,53 @@ fn write_caching_flushes() {
     log.append(&batch(1, 0), 0).unwrap();
     log.maintain(200).unwrap();
     assert_eq!(log.log_end_offset(), 5);
+}
+
+#[test]
+fn append_limits_cap_decompression_and_refuse_unknown_producers() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+    let limits = weir_storage::AppendLimits {
+        max_decompressed_bytes: 100,
+        producer_id_limit: Some(10),
+        producer_id_expiration_ms: 86_400_000,
+    };
+    // 20 records decompress to more than 100 bytes, whatever the codec.
+    for codec in CODECS {
+        let ts: Vec<i64> = (0..20).collect();
+        let b = batch_full(codec, &ts, -1, -1, -1);
+        match log.append_with(&b, 0, &limits) {
+            Err(StorageError::CorruptRecord(m)) => {
+                assert!(m.contains("batch.max.decompressed.bytes = 100"), "{m}")
+            }
+            other => panic!("{codec:?}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        log.append_with(&idem(10, 0, 0, 1), 0, &limits),
+        Err(StorageError::UnknownProducerId { producer_id: 10 })
+    ));
+    assert_eq!(log.log_end_offset(), 0);
+    log.append_with(&idem(9, 0, 0, 1), 0, &limits).unwrap();
+    assert_eq!(log.log_end_offset(), 1);
+}
+
+#[test]
+fn idle_producer_state_expires_on_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+    let limits = weir_storage::AppendLimits {
+        producer_id_expiration_ms: 1_000,
+        ..Default::default()
+    };
+    log.append_with(&idem(7, 0, 0, 2), 10_000, &limits).unwrap();
+    // Within the expiration a gap is out of order ...
+    assert!(matches!(
+        log.append_with(&idem(7, 0, 5, 1), 10_500, &limits),
+        Err(StorageError::OutOfOrderSequence { expected: 2, .. })
+    ));
+    // ... after it the producer is forgotten, and any sequence starts it afresh (as Kafka
+    // treats an unknown producer).
+    log.append_with(&idem(7, 0, 5, 1), 11_500, &limits).unwrap();
+    assert_eq!(log.log_end_offset(), 3);
 }

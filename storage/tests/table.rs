@@ -186,15 +186,25 @@ fn batches_without_keys_are_refused() {
     let mut out = bytes::BytesMut::new();
     let mut keyless = row(0, 1, "a", Some("1")).to_log_record();
     keyless.key = None;
+    let mut second = keyless.clone();
+    second.offset = 3;
+    keyless.offset = 1;
+    let keyed = row(2, 1, "b", Some("1")).to_log_record();
     weir_protocol::records::encode_batch(
         &mut out,
-        &[row(0, 1, "a", Some("1")).to_log_record(), {
-            keyless.offset = 1;
-            keyless
-        }],
+        &[
+            row(0, 1, "a", Some("1")).to_log_record(),
+            keyless,
+            keyed,
+            second,
+        ],
     );
-    assert!(matches!(
-        parse_batch(&out),
-        Err(TableError::MissingKey { offset: 1 })
-    ));
+    match parse_batch(&out) {
+        Err(TableError::RefusedRecords { records }) => {
+            let indexes: Vec<usize> = records.iter().map(|r| r.batch_index).collect();
+            assert_eq!(indexes, vec![1, 3]);
+            assert!(records.iter().all(|r| r.message.contains("require a key")));
+        }
+        other => panic!("expected refused records, got {other:?}"),
+    }
 }

@@ -1,5 +1,7 @@
 //! DescribeConfigs, AlterConfigs (whole-set replacement) and IncrementalAlterConfigs (set,
-//! delete, append, subtract) for topics; broker configs are described, read-only.
+//! delete, append, subtract) for topics; broker configs are described, read-only. Altering
+//! rewrites topic metadata and may open or drop table state, so `dispatch` runs the alter
+//! handlers on the blocking pool.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

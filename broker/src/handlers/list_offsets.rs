@@ -1,11 +1,13 @@
 //! ListOffsets: earliest (-2, tiered segments included), latest (-1), max timestamp (-3,
 //! v7+), earliest local (-4, v8+), latest tiered (-5, v9+: the last offset in the object
 //! store, -1 if none), and the first offset at or after a timestamp, searching the tiered
-//! segments before the local log.
+//! segments before the local log. Lookups that read segment files or RocksDB run on the
+//! blocking pool.
 
 use std::sync::Arc;
 
 use futures::FutureExt;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
@@ -14,12 +16,29 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse, Response
 use super::Reply;
 use crate::broker::Broker;
 use crate::errors::{ApiError, ApiResult};
+use crate::topics::Partition;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
+
+/// Runs `f` (which reads the disk) on the blocking pool.
+async fn off_runtime<T: Send + 'static>(
+    p: &Arc<Partition>,
+    f: impl FnOnce(&Partition) -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    let p = p.clone();
+    tokio::task::spawn_blocking(move || f(&p))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                ResponseError::UnknownServerError,
+                format!("offset lookup failed: {e}"),
+            )
+        })?
+}
 
 /// `(timestamp, offset)` for one partition.
 async fn lookup(
@@ -34,6 +53,8 @@ async fn lookup(
     let tiered = (p.log_start_offset() < local_start).then_some(&p.tiered);
     Ok(match timestamp {
         LATEST => (-1, log.log_end_offset()),
+        // A table topic's earliest row is found in RocksDB.
+        EARLIEST if p.table.is_some() => (-1, off_runtime(&p, |p| p.earliest_offset()).await?),
         EARLIEST => (-1, p.earliest_offset()?),
         EARLIEST_LOCAL => (-1, local_start),
         LATEST_TIERED => {
@@ -42,7 +63,7 @@ async fn lookup(
             (-1, last.filter(|_| tiered).unwrap_or(-1))
         }
         MAX_TIMESTAMP => {
-            let local = log.max_timestamp().map_err(ApiError::from)?;
+            let local = off_runtime(&p, |p| p.log.max_timestamp().map_err(ApiError::from)).await?;
             let remote = match tiered {
                 Some(t) => t.max_timestamp_record().await?,
                 None => None,
@@ -62,7 +83,12 @@ async fn lookup(
             };
             let found = match remote {
                 Some(found) => Some(found),
-                None => log.offset_for_timestamp(ts).map_err(ApiError::from)?,
+                None => {
+                    off_runtime(&p, move |p| {
+                        p.log.offset_for_timestamp(ts).map_err(ApiError::from)
+                    })
+                    .await?
+                }
             };
             found.map(|(offset, ts)| (ts, offset)).unwrap_or((-1, -1))
         }

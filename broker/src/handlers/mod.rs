@@ -37,6 +37,24 @@ fn ready(response: ResponseKind) -> Reply {
     futures::future::ready(Some(response)).boxed()
 }
 
+/// Runs a handler that blocks (disk, fsync, RocksDB) on the blocking pool and waits for it,
+/// so it keeps its place in the connection's order without holding an async worker. A panic
+/// in it propagates as it would have inline (the connection closes).
+async fn blocking(
+    broker: &Arc<Broker>,
+    handler: impl FnOnce(&Arc<Broker>) -> ResponseKind + Send + 'static,
+) -> Reply {
+    let broker = broker.clone();
+    match tokio::task::spawn_blocking(move || handler(&broker)).await {
+        Ok(response) => ready(response),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => {
+            tracing::error!(error = %e, "blocking handler cancelled");
+            futures::future::ready(None).boxed()
+        }
+    }
+}
+
 /// Starts handling `request` from `peer` (see the module docs for what runs now and what
 /// later).
 pub async fn dispatch(
@@ -57,18 +75,29 @@ pub async fn dispatch(
     };
     match request.body {
         RequestKind::ApiVersions(r) => ready(api_versions::handle(r, version)),
+        RequestKind::Metadata(r) if metadata::may_create(broker, &r, version) => {
+            blocking(broker, move |b| metadata::handle(b, r, version)).await
+        }
         RequestKind::Metadata(r) => ready(metadata::handle(broker, r, version)),
-        RequestKind::Produce(r) => produce::handle(broker, r, version),
+        RequestKind::Produce(r) => produce::handle(broker, r, version).await,
         RequestKind::Fetch(r) => fetch::handle(broker.clone(), r, version),
         RequestKind::ListOffsets(r) => list_offsets::handle(broker.clone(), r, version),
-        RequestKind::CreateTopics(r) => ready(topics_admin::create_topics(broker, r, version)),
-        RequestKind::DeleteTopics(r) => ready(topics_admin::delete_topics(broker, r, version)),
-        RequestKind::CreatePartitions(r) => ready(topics_admin::create_partitions(broker, r)),
+        RequestKind::CreateTopics(r) => {
+            blocking(broker, move |b| topics_admin::create_topics(b, r, version)).await
+        }
+        RequestKind::DeleteTopics(r) => {
+            blocking(broker, move |b| topics_admin::delete_topics(b, r, version)).await
+        }
+        RequestKind::CreatePartitions(r) => {
+            blocking(broker, move |b| topics_admin::create_partitions(b, r)).await
+        }
         RequestKind::DescribeConfigs(r) => ready(configs::describe(broker, r, version)),
-        RequestKind::AlterConfigs(r) => ready(configs::alter(broker, r)),
-        RequestKind::IncrementalAlterConfigs(r) => ready(configs::incremental_alter(broker, r)),
+        RequestKind::AlterConfigs(r) => blocking(broker, move |b| configs::alter(b, r)).await,
+        RequestKind::IncrementalAlterConfigs(r) => {
+            blocking(broker, move |b| configs::incremental_alter(b, r)).await
+        }
         RequestKind::DescribeCluster(r) => ready(cluster::describe(broker, r)),
-        RequestKind::DeleteRecords(r) => records_admin::delete_records(broker, r),
+        RequestKind::DeleteRecords(r) => records_admin::delete_records(broker, r).await,
         RequestKind::OffsetForLeaderEpoch(r) => {
             ready(records_admin::offset_for_leader_epoch(broker, r))
         }

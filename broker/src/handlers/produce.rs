@@ -1,13 +1,21 @@
-//! Produce: validate, append to each partition's log (in arrival order, right away), then — for
+//! Produce: validate, append to each partition's log (in arrival order, right away, on the
+//! blocking pool so a slow disk or a large batch never stalls the async workers), then — for
 //! `acks=all` on topics without `write.caching` — wait for the group-committed fsync before
 //! answering. `acks=0` gets no response at all, as in Kafka.
+//!
+//! A refused partition answers with the Kafka error, its message and, for records refused one
+//! by one (a keyless record in a table topic), KIP-467's `record_errors`, so clients can tell
+//! the bad records from the rest of the batch.
 
 use std::sync::Arc;
 
 use futures::future::{join_all, FutureExt};
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use weir_storage::AppendLimits;
 
 use super::{now_ms, ready, str_bytes, Reply};
 use crate::broker::Broker;
@@ -23,6 +31,15 @@ fn failed(index: i32, e: &ApiError, version: i16) -> PartitionProduceResponse {
         .with_log_start_offset(-1);
     if version >= 8 {
         r.error_message = Some(str_bytes(&e.message));
+        r.record_errors = e
+            .record_errors
+            .iter()
+            .map(|x| {
+                BatchIndexAndErrorMessage::default()
+                    .with_batch_index(x.batch_index)
+                    .with_batch_index_error_message(Some(str_bytes(&x.message)))
+            })
+            .collect();
     }
     r
 }
@@ -35,10 +52,94 @@ struct DurabilityWait {
     offset: i64,
 }
 
-/// Handles a Produce request.
-pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Reply {
+/// Handles a Produce request: the appends run now (off the async workers, in arrival order);
+/// the returned reply waits for durability.
+pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Reply {
+    let acks = request.acks;
+    let limits = AppendLimits {
+        max_decompressed_bytes: broker.config.batch_max_decompressed_bytes,
+        producer_id_limit: None,
+        producer_id_expiration_ms: broker.config.producer_id_expiration_ms,
+    };
+    // Whatever this limit lets in must stay readable by every later decode of stored data.
+    weir_protocol::records::allow_stored_batch_size(limits.max_decompressed_bytes);
+    // What to answer if the blocking task itself fails: every partition, in request order.
+    let shape: Vec<_> = request
+        .topic_data
+        .iter()
+        .map(|t| {
+            let indexes: Vec<i32> = t.partition_data.iter().map(|p| p.index).collect();
+            (t.name.clone(), indexes)
+        })
+        .collect();
+    let task = {
+        let broker = broker.clone();
+        tokio::task::spawn_blocking(move || append_all(&broker, request, version, limits))
+    };
+    let (responses, waits) = match task.await {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::error!(error = %e, "produce task failed");
+            let e = ApiError::new(ResponseError::UnknownServerError, "produce task failed");
+            let responses = shape
+                .into_iter()
+                .map(|(name, indexes)| {
+                    TopicProduceResponse::default()
+                        .with_name(name)
+                        .with_partition_responses(
+                            indexes
+                                .into_iter()
+                                .map(|i| failed(i, &e, version))
+                                .collect(),
+                        )
+                })
+                .collect();
+            (responses, Vec::new())
+        }
+    };
+    if acks == 0 {
+        return futures::future::ready(None).boxed();
+    }
+    let response = ProduceResponse::default().with_responses(responses);
+    if waits.is_empty() {
+        return ready(ResponseKind::Produce(response));
+    }
+    async move {
+        let mut response = response;
+        let results = join_all(waits.iter().map(|w| async {
+            w.log.log.flush_to(w.offset).await?;
+            // A table's derived changes are as durable as the write they come from.
+            match &w.log.table {
+                Some(t) => t.changelog.flush_to(t.changelog.log_end_offset() - 1).await,
+                None => Ok(()),
+            }
+        }))
+        .await;
+        for (wait, result) in waits.iter().zip(results) {
+            if let Err(e) = result {
+                let e = ApiError::from(e);
+                tracing::error!(error = %e, "fsync failed; produce not acknowledged");
+                let slot = &mut response.responses[wait.topic].partition_responses[wait.partition];
+                *slot = failed(slot.index, &e, version);
+            }
+        }
+        Some(ResponseKind::Produce(response))
+    }
+    .boxed()
+}
+
+/// Validates and appends every partition of the request, in request order (blocking: runs on
+/// the blocking pool). Returns the responses and the partitions that must wait for an fsync.
+fn append_all(
+    broker: &Arc<Broker>,
+    request: ProduceRequest,
+    version: i16,
+    mut limits: AppendLimits,
+) -> (Vec<TopicProduceResponse>, Vec<DurabilityWait>) {
     let acks = request.acks;
     let now = now_ms();
+    // Ids at or above the allocator's next one were never handed out by InitProducerId.
+    limits.producer_id_limit = Some(broker.producer_ids.next_id());
     let mut waits = Vec::new();
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for (ti, topic_data) in request.topic_data.into_iter().enumerate() {
@@ -70,8 +171,8 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Re
                     ));
                 }
                 let result = match &partition.table {
-                    Some(table) => table.write(&partition.log, records, now)?,
-                    None => partition.log.append(records, now)?,
+                    Some(table) => table.write(&partition.log, records, now, &limits)?,
+                    None => partition.log.append_with(records, now, &limits)?,
                 };
                 if !result.duplicate {
                     topic.metrics.bytes_in.increment(result.bytes as u64);
@@ -114,33 +215,5 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Re
                 .with_partition_responses(partition_responses),
         );
     }
-    if acks == 0 {
-        return futures::future::ready(None).boxed();
-    }
-    let response = ProduceResponse::default().with_responses(responses);
-    if waits.is_empty() {
-        return ready(ResponseKind::Produce(response));
-    }
-    async move {
-        let mut response = response;
-        let results = join_all(waits.iter().map(|w| async {
-            w.log.log.flush_to(w.offset).await?;
-            // A table's derived changes are as durable as the write they come from.
-            match &w.log.table {
-                Some(t) => t.changelog.flush_to(t.changelog.log_end_offset() - 1).await,
-                None => Ok(()),
-            }
-        }))
-        .await;
-        for (wait, result) in waits.iter().zip(results) {
-            if let Err(e) = result {
-                let e = ApiError::from(e);
-                tracing::error!(error = %e, "fsync failed; produce not acknowledged");
-                let slot = &mut response.responses[wait.topic].partition_responses[wait.partition];
-                *slot = failed(slot.index, &e, version);
-            }
-        }
-        Some(ResponseKind::Produce(response))
-    }
-    .boxed()
+    (responses, waits)
 }

@@ -12,7 +12,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{
     DeleteRecordsRequest, DeleteRecordsResponse, OffsetForLeaderEpochRequest,
-    OffsetForLeaderEpochResponse, ResponseKind,
+    OffsetForLeaderEpochResponse, ResponseKind, TopicName,
 };
 
 use futures::FutureExt;
@@ -22,12 +22,27 @@ use crate::broker::Broker;
 use crate::errors::{ApiError, ApiResult};
 use crate::topics::Partition;
 
+/// The local part of DeleteRecords for every requested partition: (topic, partition index,
+/// the partition and target offset, or the error). Deletes segment files: blocking.
+type LocalResults = Vec<(TopicName, i32, ApiResult<(Arc<Partition>, i64)>)>;
+
 /// Handles DeleteRecords: offset -1 means "up to the high watermark". The local log start
-/// moves now (in request order); tiered segments below the offset are then deleted from the
-/// store before the answer.
-pub fn delete_records(broker: &Arc<Broker>, request: DeleteRecordsRequest) -> Reply {
-    let broker = broker.clone();
-    // (topic, partition index, the partition and target, or the error)
+/// moves now (in request order, on the blocking pool: it deletes segment files); tiered
+/// segments below the offset are then deleted from the store before the answer.
+pub async fn delete_records(broker: &Arc<Broker>, request: DeleteRecordsRequest) -> Reply {
+    let b = broker.clone();
+    let local = match tokio::task::spawn_blocking(move || delete_local(&b, &request)).await {
+        Ok(local) => local,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => {
+            tracing::error!(error = %e, "delete records cancelled");
+            return futures::future::ready(None).boxed();
+        }
+    };
+    answer(local)
+}
+
+fn delete_local(broker: &Broker, request: &DeleteRecordsRequest) -> LocalResults {
     let mut local = Vec::new();
     for t in &request.topics {
         for p in &t.partitions {
@@ -55,6 +70,11 @@ pub fn delete_records(broker: &Arc<Broker>, request: DeleteRecordsRequest) -> Re
             local.push((t.name.clone(), p.partition_index, result));
         }
     }
+    local
+}
+
+/// Deletes the tiered segments below each target and builds the response.
+fn answer(local: LocalResults) -> Reply {
     async move {
         let mut topics: Vec<DeleteRecordsTopicResult> = Vec::new();
         for (name, index, result) in local {

@@ -1,9 +1,14 @@
-//! CreateTopics, DeleteTopics and CreatePartitions.
+//! CreateTopics, DeleteTopics and CreatePartitions. They do disk work (partition
+//! directories, fsyncs, RocksDB), so `dispatch` runs them on the blocking pool. A request
+//! that would create more than `max.partitions.per.request` partitions (changelogs included)
+//! is refused whole with `INVALID_PARTITIONS`; each creation is checked against
+//! `max.partitions` as it happens (`POLICY_VIOLATION`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
@@ -18,7 +23,7 @@ use super::configs::topic_entries;
 use super::str_bytes;
 use crate::broker::Broker;
 use crate::errors::{ApiError, ApiResult};
-use crate::topics::Topic;
+use crate::topics;
 
 fn check_replication(
     broker: &Broker,
@@ -47,11 +52,23 @@ fn check_replication(
     Ok(())
 }
 
-fn create_one(
+/// A topic as a CreateTopics entry asks for it: partition count and explicit configs.
+struct Planned {
+    partitions: i32,
+    configs: BTreeMap<String, String>,
+}
+
+impl Planned {
+    /// Partitions the topic would hold, changelog partitions included.
+    fn logs(&self, broker: &Broker) -> usize {
+        self.partitions.max(0) as usize * topics::logs_per_partition(&self.configs, &broker.config)
+    }
+}
+
+fn plan(
     broker: &Broker,
     t: &kafka_protocol::messages::create_topics_request::CreatableTopic,
-    validate_only: bool,
-) -> ApiResult<Arc<Topic>> {
+) -> ApiResult<Planned> {
     let assigned = t
         .assignments
         .iter()
@@ -83,9 +100,10 @@ fn create_one(
         })?;
         configs.insert(c.name.as_str().to_string(), value.as_str().to_string());
     }
-    broker
-        .topics
-        .create(t.name.0.as_str(), partitions, configs, validate_only)
+    Ok(Planned {
+        partitions,
+        configs,
+    })
 }
 
 /// Handles CreateTopics (including `validate_only`).
@@ -94,12 +112,26 @@ pub fn create_topics(
     request: CreateTopicsRequest,
     version: i16,
 ) -> ResponseKind {
+    let plans: Vec<ApiResult<Planned>> = request.topics.iter().map(|t| plan(broker, t)).collect();
+    let creating = plans.iter().flatten().map(|p| p.logs(broker)).sum();
+    let over_cap = topics::check_request_partitions(&broker.config, creating).err();
     let topics = request
         .topics
         .iter()
-        .map(|t| {
+        .zip(plans)
+        .map(|(t, planned)| {
             let r = CreatableTopicResult::default().with_name(t.name.clone());
-            match create_one(broker, t, request.validate_only) {
+            let created = match (planned, &over_cap) {
+                (Err(e), _) => Err(e),
+                (Ok(_), Some(e)) => Err(e.clone()),
+                (Ok(p), None) => broker.topics.create(
+                    t.name.0.as_str(),
+                    p.partitions,
+                    p.configs,
+                    request.validate_only,
+                ),
+            };
+            match created {
                 Ok(topic) => {
                     let mut r = r
                         .with_topic_id(topic.id)
@@ -203,12 +235,31 @@ pub fn delete_topics(
     ResponseKind::DeleteTopics(DeleteTopicsResponse::default().with_responses(responses))
 }
 
+/// Partitions a CreatePartitions entry would add, changelog partitions included (0 when the
+/// entry is invalid: it will be refused on its own).
+fn adding(broker: &Broker, topic: &CreatePartitionsTopic) -> usize {
+    let Some(current) = broker.topics.get(topic.name.0.as_str()) else {
+        return 0;
+    };
+    let have = current.partitions().len();
+    let count = usize::try_from(topic.count).unwrap_or(0);
+    count.saturating_sub(have) * topics::logs_per_partition(&current.configs(), &broker.config)
+}
+
 /// Handles CreatePartitions.
 pub fn create_partitions(broker: &Arc<Broker>, request: CreatePartitionsRequest) -> ResponseKind {
+    let creating = request.topics.iter().map(|t| adding(broker, t)).sum();
+    let over_cap = topics::check_request_partitions(&broker.config, creating).err();
     let results = request
         .topics
         .iter()
         .map(|t| {
+            if let Some(e) = &over_cap {
+                return CreatePartitionsTopicResult::default()
+                    .with_name(t.name.clone())
+                    .with_error_code(e.code())
+                    .with_error_message(Some(str_bytes(&e.message)));
+            }
             let assigned = t
                 .assignments
                 .iter()

@@ -12,8 +12,8 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use weir_protocol::record_batch::split_batches;
 use weir_protocol::records::encode_batch;
-use weir_storage::table::{parse_batch, Change, Row, TableError, TableStore};
-use weir_storage::{AppendResult, LogConfig, PartitionLog};
+use weir_storage::table::{parse_batch, parse_batch_with, Change, Row, TableError, TableStore};
+use weir_storage::{AppendLimits, AppendResult, LogConfig, PartitionLog};
 
 use crate::errors::{ApiError, ApiResult};
 use crate::topic_config::{ChangelogFormat, TableSettings};
@@ -89,17 +89,7 @@ pub struct ParsedBatch {
 }
 
 fn table_error(e: TableError) -> ApiError {
-    match e {
-        TableError::MissingKey { offset } => ApiError::new(
-            ResponseError::InvalidRecord,
-            format!("table topics require a key on every record; the record at offset delta {offset} has none"),
-        ),
-        TableError::Records(e) => ApiError::new(ResponseError::CorruptMessage, e.to_string()),
-        other => {
-            tracing::error!(error = %other, "table store failure");
-            ApiError::new(ResponseError::KafkaStorageError, other.to_string())
-        }
-    }
+    ApiError::from(e)
 }
 
 fn corrupt(e: impl std::fmt::Display) -> ApiError {
@@ -137,35 +127,25 @@ impl TablePartition {
         *self.settings.lock() = settings;
     }
 
-    /// Parses and validates every batch of a produce request before anything is stored:
-    /// every record needs a key; with `debezium-json` every non-null value must be a JSON object.
+    /// Parses the (already validated) batch of a produce request and applies the table's rules
+    /// before anything is stored: every record needs a key; with `debezium-json` every non-null
+    /// value must be a JSON object. Every refused record is named (KIP-467 record errors).
     pub fn validate(&self, records: &[u8]) -> ApiResult<Vec<ParsedBatch>> {
         let format = self.settings.lock().format;
         let mut parsed = Vec::new();
         for item in split_batches(records) {
             let (header, range) = item.map_err(corrupt)?;
-            let batch_records = parse_batch(&records[range]).map_err(|e| match e {
-                TableError::MissingKey { offset } => table_error(TableError::MissingKey {
-                    offset: offset - header.base_offset,
-                }),
-                other => table_error(other),
-            })?;
-            if format == ChangelogFormat::DebeziumJson {
-                if let Some(r) = batch_records.iter().find(|r| {
-                    r.value.as_ref().is_some_and(|v| {
+            let batch_records = parse_batch_with(&records[range], |r| {
+                let bad = format == ChangelogFormat::DebeziumJson
+                    && r.value.as_ref().is_some_and(|v| {
                         serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(v)
                             .is_err()
-                    })
-                }) {
-                    return Err(ApiError::new(
-                        ResponseError::InvalidRecord,
-                        format!(
-                            "table.changelog.format=debezium-json requires JSON object values; the record at offset delta {} is not one",
-                            r.offset - header.base_offset
-                        ),
-                    ));
-                }
-            }
+                    });
+                bad.then(|| {
+                    "table.changelog.format=debezium-json requires JSON object values; this record's value is not one".to_string()
+                })
+            })
+            .map_err(table_error)?;
             parsed.push(ParsedBatch {
                 base_offset: header.base_offset,
                 records: batch_records,
@@ -174,17 +154,20 @@ impl TablePartition {
         Ok(parsed)
     }
 
-    /// The produce path of a table partition: validate everything, append to the source log,
-    /// then apply to the state (appending the derived changes to the changelog first).
+    /// The produce path of a table partition: validate everything (the log's rules with
+    /// `limits`, then the table's), append to the source log, then apply to the state
+    /// (appending the derived changes to the changelog first).
     pub fn write(
         &self,
         source: &PartitionLog,
         records: &[u8],
         now_ms: i64,
+        limits: &AppendLimits,
     ) -> ApiResult<AppendResult> {
-        let parsed = self.validate(records)?;
+        let validated = source.validate(records, limits)?;
+        let parsed = self.validate(validated.records())?;
         let _order = self.write_order.lock();
-        let result = source.append(records, now_ms)?;
+        let result = source.append_validated(validated, now_ms, limits)?;
         if !result.duplicate {
             let mut next_base = result.base_offset;
             let mut rows = Vec::new();

@@ -84,14 +84,24 @@ pub struct Change {
     pub value: Option<Bytes>,
 }
 
+/// One record of a produced batch that a table refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedRecord {
+    /// Position of the record in its batch (Kafka's `batch_index`).
+    pub batch_index: usize,
+    /// Why, in words.
+    pub message: String,
+}
+
 /// Why a table operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
-    /// A record of a table topic has no key.
-    #[error("record at offset {offset} has no key; table topics require a key on every record")]
-    MissingKey {
-        /// Offset (or offset delta, before the log assigned offsets) of the record.
-        offset: i64,
+    /// Records of a batch break the table's rules (a missing key, a value the changelog format
+    /// cannot carry); nothing of the batch is applied.
+    #[error("{} record(s) refused, the first at batch index {}: {}", .records.len(), first_index(.records), first_message(.records))]
+    RefusedRecords {
+        /// Every refused record, in batch order (never empty).
+        records: Vec<RefusedRecord>,
     },
     /// The records of a batch could not be read.
     #[error("unreadable record batch: {0}")]
@@ -109,19 +119,58 @@ pub enum TableError {
     },
 }
 
-/// Decodes the records of one batch as table rows; fails on the first record without a key.
+fn first_index(records: &[RefusedRecord]) -> usize {
+    records.first().map_or(0, |r| r.batch_index)
+}
+
+fn first_message(records: &[RefusedRecord]) -> &str {
+    records.first().map_or("", |r| r.message.as_str())
+}
+
+/// The message of a record refused for having no key.
+pub const MISSING_KEY_MESSAGE: &str =
+    "table topics (cleanup.policy=compact) require a key on every record; this record has none";
+
+/// Decodes the records of one batch as table rows. Every record without a key is reported
+/// (by its position in the batch) in one [`TableError::RefusedRecords`].
 pub fn parse_batch(batch: &[u8]) -> Result<Vec<Row>, TableError> {
-    decode_batch(batch)?
+    parse_batch_with(batch, |_| None)
+}
+
+/// [`parse_batch`] with a further rule: `refuse` returns why a (keyed) record is not
+/// acceptable, or `None`. Every refused record is reported, in batch order.
+pub fn parse_batch_with(
+    batch: &[u8],
+    refuse: impl Fn(&LogRecord) -> Option<String>,
+) -> Result<Vec<Row>, TableError> {
+    let records = decode_batch(batch)?;
+    let refused: Vec<RefusedRecord> = records
+        .iter()
+        .enumerate()
+        .filter_map(|(batch_index, r)| {
+            let message = match &r.key {
+                None => Some(MISSING_KEY_MESSAGE.to_string()),
+                Some(_) => refuse(r),
+            }?;
+            Some(RefusedRecord {
+                batch_index,
+                message,
+            })
+        })
+        .collect();
+    if !refused.is_empty() {
+        return Err(TableError::RefusedRecords { records: refused });
+    }
+    Ok(records
         .into_iter()
-        .map(|r| {
-            let key = r.key.ok_or(TableError::MissingKey { offset: r.offset })?;
-            Ok(Row {
+        .filter_map(|r| {
+            Some(Row {
                 offset: r.offset,
                 timestamp: r.timestamp,
-                key,
+                key: r.key?,
                 value: r.value,
                 headers: r.headers,
             })
         })
-        .collect()
+        .collect())
 }
