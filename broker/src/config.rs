@@ -234,16 +234,28 @@ impl ServeArgs {
             tiering_cache_bytes: self.tiering_cache_bytes.or(other.tiering_cache_bytes),
             max_connections: self.max_connections.or(other.max_connections),
             max_connections_per_ip: self.max_connections_per_ip.or(other.max_connections_per_ip),
-            connections_max_idle_ms: self.connections_max_idle_ms.or(other.connections_max_idle_ms),
+            connections_max_idle_ms: self
+                .connections_max_idle_ms
+                .or(other.connections_max_idle_ms),
             queued_max_requests: self.queued_max_requests.or(other.queued_max_requests),
-            queued_max_response_bytes: self.queued_max_response_bytes.or(other.queued_max_response_bytes),
+            queued_max_response_bytes: self
+                .queued_max_response_bytes
+                .or(other.queued_max_response_bytes),
             fetch_max_bytes: self.fetch_max_bytes.or(other.fetch_max_bytes),
-            batch_max_decompressed_bytes: self.batch_max_decompressed_bytes.or(other.batch_max_decompressed_bytes),
+            batch_max_decompressed_bytes: self
+                .batch_max_decompressed_bytes
+                .or(other.batch_max_decompressed_bytes),
             max_partitions: self.max_partitions.or(other.max_partitions),
-            max_partitions_per_request: self.max_partitions_per_request.or(other.max_partitions_per_request),
-            producer_id_expiration_ms: self.producer_id_expiration_ms.or(other.producer_id_expiration_ms),
+            max_partitions_per_request: self
+                .max_partitions_per_request
+                .or(other.max_partitions_per_request),
+            producer_id_expiration_ms: self
+                .producer_id_expiration_ms
+                .or(other.producer_id_expiration_ms),
             http_max_connections: self.http_max_connections.or(other.http_max_connections),
-            http_header_read_timeout_ms: self.http_header_read_timeout_ms.or(other.http_header_read_timeout_ms),
+            http_header_read_timeout_ms: self
+                .http_header_read_timeout_ms
+                .or(other.http_header_read_timeout_ms),
             http_max_body_bytes: self.http_max_body_bytes.or(other.http_max_body_bytes),
             http_max_lookup_keys: self.http_max_lookup_keys.or(other.http_max_lookup_keys),
         }
@@ -293,9 +305,15 @@ impl BrokerConfig {
             ("max_connections_per_ip", args.max_connections_per_ip),
             ("queued_max_requests", args.queued_max_requests),
             ("queued_max_response_bytes", args.queued_max_response_bytes),
-            ("batch_max_decompressed_bytes", args.batch_max_decompressed_bytes),
+            (
+                "batch_max_decompressed_bytes",
+                args.batch_max_decompressed_bytes,
+            ),
             ("max_partitions", args.max_partitions),
-            ("max_partitions_per_request", args.max_partitions_per_request),
+            (
+                "max_partitions_per_request",
+                args.max_partitions_per_request,
+            ),
             ("http_max_connections", args.http_max_connections),
             ("http_max_body_bytes", args.http_max_body_bytes),
             ("http_max_lookup_keys", args.http_max_lookup_keys),

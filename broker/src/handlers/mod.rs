@@ -57,11 +57,7 @@ async fn blocking(
 
 /// Starts handling `request` from `peer` (see the module docs for what runs now and what
 /// later).
-pub async fn dispatch(
-    broker: &Arc<Broker>,
-    request: Request,
-    peer: std::net::SocketAddr,
-) -> Reply {
+pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: std::net::SocketAddr) -> Reply {
     let version = request.version();
     let api_key = request.api_key;
     let client = || groups::ClientInfo {
