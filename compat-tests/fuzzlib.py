@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from rawkafka import uvarint
+
 COMPAT = Path(__file__).resolve().parent
 CORPUS = COMPAT / "corpus"
 PROBE_BASE = 0x5EED0000  # probe correlation ids; captured clients use small ones
@@ -64,18 +66,6 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError(f"no VmRSS for pid {pid}")
-
-
-def uvarint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
 
 
 def extremes(remaining: int) -> list[bytes]:

@@ -14,6 +14,7 @@ import zstandard
 from confluent_kafka import KafkaError, Producer
 
 import rawkafka
+from fuzzlib import rss_kib
 from weirtest import consume, create_topic
 
 CORRUPT_MESSAGE = 2
@@ -102,13 +103,6 @@ def end_offset(bootstrap: str, topic: str) -> int:
     finally:
         c.close()
 
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def serves(bootstrap: str, topic: str) -> None:

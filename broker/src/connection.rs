@@ -198,7 +198,7 @@ pub async fn serve(
                 if let Err(e) = written {
                     if e.kind() == io::ErrorKind::TimedOut {
                         ConnectionMetrics::get().closed_idle.increment(1);
-                        tracing::info!(%peer, idle_ms = config.connections_max_idle_ms, "closing connection: the client has not read its responses for connections.max.idle.ms");
+                        tracing::debug!(%peer, idle_ms = config.connections_max_idle_ms, "closing connection: the client has not read its responses for connections.max.idle.ms");
                     } else {
                         tracing::debug!(%peer, error = %e, "write failed");
                     }
@@ -212,7 +212,8 @@ pub async fn serve(
                         // The decoder reports an oversize or negative length as InvalidData;
                         // anything else is the socket itself (e.g. the peer reset it).
                         if e.kind() == io::ErrorKind::InvalidData {
-                            tracing::warn!(%peer, error = %e, "closing connection: bad frame");
+                            tracing::debug!(%peer, error = %e, "closing connection: bad frame");
+                            ConnectionMetrics::get().closed_bad_request.increment(1);
                         } else {
                             tracing::debug!(%peer, error = %e, "connection read failed");
                         }
@@ -224,13 +225,14 @@ pub async fn serve(
                             held = Some((req, budget));
                         }
                         Err(DecodeError::UnsupportedApiVersions { version, correlation_id }) => {
-                            tracing::info!(%peer, version, "ApiVersions version not supported, answering in v0");
+                            tracing::debug!(%peer, version, "ApiVersions version not supported, answering in v0");
                             let pending = Pending { api_key: ApiKey::ApiVersions, version: 0, correlation_id, started: Instant::now(), budget: 0 };
                             let body = handlers::unsupported_api_versions_response();
                             in_flight.push_back(async move { (pending, Some(body)) }.boxed());
                         }
                         Err(e) => {
-                            tracing::warn!(%peer, error = %e, "closing connection: undecodable request");
+                            tracing::debug!(%peer, error = %e, "closing connection: undecodable request");
+                            ConnectionMetrics::get().closed_bad_request.increment(1);
                             reading = false;
                         }
                     },

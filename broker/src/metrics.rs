@@ -94,6 +94,9 @@ pub struct ConnectionMetrics {
     rejected_per_ip: Counter,
     /// Connections closed after `connections.max.idle.ms` without activity.
     pub closed_idle: Counter,
+    /// Connections closed because a frame or request could not be decoded (logged at debug:
+    /// a hostile client must not flood the log).
+    pub closed_bad_request: Counter,
 }
 
 impl ConnectionMetrics {
@@ -106,6 +109,7 @@ impl ConnectionMetrics {
             rejected_max: metrics::counter!("weir_connections_rejected_total", "reason" => "max_connections"),
             rejected_per_ip: metrics::counter!("weir_connections_rejected_total", "reason" => "max_connections_per_ip"),
             closed_idle: metrics::counter!("weir_connections_closed_total", "reason" => "idle"),
+            closed_bad_request: metrics::counter!("weir_connections_closed_total", "reason" => "bad_request"),
         })
     }
 

@@ -291,10 +291,16 @@ pub fn definition(name: &str) -> Option<&'static ConfigDef> {
 
 /// Checks one `name=value` pair; the error text is what the client sees.
 pub fn validate(name: &str, value: Option<&str>) -> Result<(), String> {
-    let def = definition(name).ok_or_else(|| format!("Unknown topic config name: {name}"))?;
+    // Client strings are escaped: they end up in log lines.
+    let def = definition(name)
+        .ok_or_else(|| format!("Unknown topic config name: {}", name.escape_debug()))?;
     let value = value.ok_or_else(|| format!("Null value not supported for topic config {name}"))?;
-    (def.validate)(value)
-        .map_err(|e| format!("Invalid value {value} for configuration {name}: {e}"))
+    (def.validate)(value).map_err(|e| {
+        format!(
+            "Invalid value {} for configuration {name}: {e}",
+            value.escape_debug()
+        )
+    })
 }
 
 /// Checks what single values cannot: on a tiered topic (`remote.storage.enable=true`), as

@@ -175,7 +175,8 @@ pub fn validate_topic_name(name: &str) -> ApiResult<()> {
     }
     if name.len() > 249 {
         return invalid(format!(
-            "Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"
+            "Topic name is illegal, it can't be longer than 249 characters, topic name: {}",
+            name.escape_debug()
         ));
     }
     if !name
@@ -183,7 +184,8 @@ pub fn validate_topic_name(name: &str) -> ApiResult<()> {
         .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
     {
         return invalid(format!(
-            "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+            "Topic name \"{}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'",
+            name.escape_debug()
         ));
     }
     Ok(())

@@ -263,7 +263,24 @@ async fn table_topics_refuse_keyless_records_and_writes_to_their_changelog() {
     assert_eq!(p.error_code, 87, "INVALID_RECORD");
     assert_eq!(
         p.error_message.as_deref(),
-        Some("table topics require a key on every record; the record at offset delta 1 has none")
+        Some("One or more records have been rejected due to 1 record errors in total, and only showing the first three errors at most: [RecordError(batchIndex=1, message='table topics (cleanup.policy=compact) require a key on every record; this record has none')]")
+    );
+    let record_errors: Vec<_> = p
+        .record_errors
+        .iter()
+        .map(|e| {
+            (
+                e.batch_index,
+                e.batch_index_error_message.as_deref().map(str::to_string),
+            )
+        })
+        .collect();
+    assert_eq!(
+        record_errors,
+        vec![(
+            1,
+            Some("table topics (cleanup.policy=compact) require a key on every record; this record has none".to_string())
+        )]
     );
 
     let r = client

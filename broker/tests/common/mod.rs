@@ -94,7 +94,10 @@ pub fn record(offset: i64, key: &str, value: &str, ts: i64) -> Record {
         producer_epoch: -1,
         timestamp_type: TimestampType::Creation,
         offset,
-        sequence: -1,
+        // kafka-protocol's encoder starts a new batch where `offset - sequence` changes; a
+        // constant difference keeps a request's records in one batch (base sequence -1), as
+        // every real client sends them (Weir, like Kafka, takes one batch per partition).
+        sequence: (offset as i32).wrapping_sub(1),
         timestamp: ts,
         key: Some(Bytes::from(key.to_string())),
         value: Some(Bytes::from(value.to_string())),
