@@ -359,7 +359,8 @@ def test_crash_consistency_under_upserts(broker):
 
 
 def delivery_errors(bs: str, topic: str, recs: list[tuple], partition: int = 0) -> list:
-    p = Producer({"bootstrap.servers": bs, "acks": "all", "linger.ms": 50,
+    # A long linger keeps the records of one call in one batch even on a loaded machine.
+    p = Producer({"bootstrap.servers": bs, "acks": "all", "linger.ms": 1000,
                   "message.timeout.ms": 20000})
     out = []
     for key, value in recs:
