@@ -2,7 +2,8 @@
 //! with the largest timestamp. Indexes narrow the search to a batch; the batch is then decoded
 //! (any codec, decompression capped) with [`weir_protocol::records::decode_batch_records`] for
 //! the exact record. Stored bytes are untrusted: a batch that does not decode is a
-//! [`StorageError::CorruptStored`], never a panic.
+//! [`StorageError::CorruptStored`] with a log line and `weir_storage_corrupt_batches_total`,
+//! never a panic.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -25,6 +26,13 @@ struct SegmentView {
     max_timestamp: i64,
 }
 
+/// Logs and counts a stored batch that cannot be used, and returns its error.
+fn corrupt_stored(file: &File, pos: u64, reason: String) -> StorageError {
+    tracing::error!(file = ?file, pos, %reason, "stored batch is corrupt");
+    metrics::counter!("weir_storage_corrupt_batches_total").increment(1);
+    StorageError::CorruptStored(reason)
+}
+
 /// `(offset, timestamp)` of every record of the batch at `pos` (LogAppendTime batches report
 /// the batch's append time for every record).
 fn batch_records(
@@ -34,18 +42,21 @@ fn batch_records(
     header: &BatchHeader,
 ) -> Result<Vec<(i64, i64)>, StorageError> {
     if pos.saturating_add(header.total_size() as u64) > limit {
-        tracing::error!(file = ?file, pos, "stored batch runs past the segment end");
-        return Err(StorageError::CorruptStored(format!(
+        let reason = format!(
             "the batch at byte {pos} claims {} bytes, past the segment end {limit}",
             header.total_size()
-        )));
+        );
+        return Err(corrupt_stored(file, pos, reason));
     }
     let mut buf = vec![0u8; header.total_size()];
     file.read_exact_at(&mut buf, pos)?;
     // decode_batch_records already reports LogAppendTime records at the batch's max timestamp.
     let (_, records) = decode_batch_records(&buf).map_err(|e| {
-        tracing::error!(file = ?file, pos, error = %e, "stored batch does not decode");
-        StorageError::CorruptStored(format!("cannot decode the batch at byte {pos}: {e}"))
+        corrupt_stored(
+            file,
+            pos,
+            format!("cannot decode the batch at byte {pos}: {e}"),
+        )
     })?;
     Ok(records.iter().map(|r| (r.offset, r.timestamp)).collect())
 }

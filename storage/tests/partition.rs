@@ -549,3 +549,36 @@ fn idle_producer_state_expires_on_append() {
     log.append_with(&idem(7, 0, 5, 1), 11_500, &limits).unwrap();
     assert_eq!(log.log_end_offset(), 3);
 }
+
+#[test]
+fn stored_batch_that_does_not_decode_is_a_storage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+    log.append(&batch(3, 5_000), 1_000).unwrap();
+    assert_eq!(log.offset_for_timestamp(5_001).unwrap(), Some((1, 5_001)));
+    // Bit rot in the first record's length varint (right after the 61-byte header): it now
+    // claims more bytes than the batch holds. Reads of the segment do not check CRCs, the
+    // timestamp lookup decodes the batch.
+    let segment = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "log"))
+        .expect("segment file");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[61] = 0x7e;
+    std::fs::write(&segment, &bytes).unwrap();
+    match log.offset_for_timestamp(5_001) {
+        Err(StorageError::CorruptStored(reason)) => {
+            assert!(
+                reason.contains("cannot decode the batch at byte 0"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected CorruptStored, got {other:?}"),
+    }
+    // MAX_TIMESTAMP finds the batch by its header, then decodes it for the exact record.
+    assert!(matches!(
+        log.max_timestamp(),
+        Err(StorageError::CorruptStored(_))
+    ));
+}
