@@ -61,8 +61,6 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16)
         producer_id_limit: None,
         producer_id_expiration_ms: broker.config.producer_id_expiration_ms,
     };
-    // Whatever this limit lets in must stay readable by every later decode of stored data.
-    weir_protocol::records::allow_stored_batch_size(limits.max_decompressed_bytes);
     // What to answer if the blocking task itself fails: every partition, in request order.
     let shape: Vec<_> = request
         .topic_data
