@@ -9,9 +9,10 @@
 
 mod limits;
 mod partition;
+mod trash;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -211,6 +212,7 @@ impl TopicRegistry {
             topics: ArcSwap::from_pointee(Snapshot::default()),
             changes: parking_lot::Mutex::new(()),
         };
+        trash::purge(&registry.broker.data_dir)?;
         let dir = registry.meta_dir();
         std::fs::create_dir_all(&dir)?;
         let mut topics = HashMap::new();
@@ -464,7 +466,7 @@ impl TopicRegistry {
         }
         // Leftovers of an earlier topic of the same name must not leak into the new one.
         for i in 0..partitions {
-            remove_dir_if_exists(&self.partition_dir(name, i))?;
+            trash::discard(&self.broker.data_dir, &self.partition_dir(name, i))?;
         }
         let topic = Arc::new(self.build_topic(&record)?);
         self.persist(&topic)?;
@@ -497,8 +499,8 @@ impl TopicRegistry {
             map.remove(name);
         });
         for p in topic.partitions().iter() {
-            remove_dir_if_exists(&self.partition_dir(name, p.index))?;
-            remove_dir_if_exists(&self.changelog_dir(name, p.index))?;
+            trash::discard(&self.broker.data_dir, &self.partition_dir(name, p.index))?;
+            trash::discard(&self.broker.data_dir, &self.changelog_dir(name, p.index))?;
             for tiered in std::iter::once(&p.tiered).chain(&p.changelog_tiered) {
                 self.tiering.delete_partition(tiered);
             }
@@ -532,7 +534,7 @@ impl TopicRegistry {
         }
         let mut partitions = (*topic.partitions()).clone();
         for i in current..count {
-            remove_dir_if_exists(&self.partition_dir(name, i))?;
+            trash::discard(&self.broker.data_dir, &self.partition_dir(name, i))?;
             partitions.push(Arc::new(self.open_partition(name, topic.id, i, &configs)?));
         }
         topic.partitions.store(Arc::new(partitions));
@@ -581,8 +583,11 @@ impl TopicRegistry {
                 }
                 // No longer a table: drop the state and the changelog.
                 (Some(_), None) => {
-                    remove_dir_if_exists(&self.partition_dir(name, p.index).join("table"))?;
-                    remove_dir_if_exists(&self.changelog_dir(name, p.index))?;
+                    trash::discard(
+                        &self.broker.data_dir,
+                        &self.partition_dir(name, p.index).join("table"),
+                    )?;
+                    trash::discard(&self.broker.data_dir, &self.changelog_dir(name, p.index))?;
                     if let Some(tiered) = &p.changelog_tiered {
                         self.tiering.delete_partition(tiered);
                     }
@@ -637,15 +642,4 @@ pub fn unknown_topic(name: &str) -> ApiError {
         ResponseError::UnknownTopicOrPartition,
         format!("This server does not host this topic: {name}"),
     )
-}
-
-fn remove_dir_if_exists(dir: &Path) -> ApiResult<()> {
-    match std::fs::remove_dir_all(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(ApiError::new(
-            ResponseError::KafkaStorageError,
-            format!("cannot remove {}: {e}", dir.display()),
-        )),
-    }
 }

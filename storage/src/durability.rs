@@ -99,7 +99,7 @@ impl SyncState {
 }
 
 /// Fsyncs a directory so that created/renamed entries survive a crash.
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
