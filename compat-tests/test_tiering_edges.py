@@ -19,6 +19,10 @@ or the topic is not tiered).
 Topic deletion while segments are being uploaded leaves nothing in the store: the upload in
 flight ends before the partition's objects are deleted.
 
+Bit rot in a local segment waiting for upload: the segment is not tiered and not deleted
+(it is the only copy), tiering of the partition stops before it, the broker says so once at
+ERROR and counts it in weir_storage_corrupt_batches_total, and every other offset is served.
+
 Retention rules (as Kafka's): on a tiered topic, local.retention.bytes/ms may be neither -1
 nor larger than a bounded retention.bytes/ms; CreateTopics and AlterConfigs say
 INVALID_CONFIG with Kafka's message.
@@ -40,8 +44,9 @@ from conftest import unique_topic, http_get
 from javatest import SRC, classpath, compile_java
 from s3server import s3  # noqa: F401  (fixture)
 from test_tiering import (FAST, KCAT, SMALL_BATCHES, TIERED, FileStore, Tiered, kcat_read,
-                          msum, read_arrow, s3_broker, wait_for, wait_stable)
-from weirtest import admin, create_topic, gen_records, produce
+                          msum, read_arrow, s3_broker, set_configs, wait_for, wait_metric,
+                          wait_stable)
+from weirtest import admin, consume, create_topic, gen_records, produce
 
 FETCHER_LOG = "kafka.consumer.fetcher"
 
@@ -262,3 +267,42 @@ def test_topic_deleted_during_uploads_leaves_no_objects(broker_factory, s3):
     # Nothing written by an upload that was in flight shows up afterwards.
     time.sleep(3)
     assert t.store.objects(prefix) == {}
+
+
+def test_unreadable_local_segment_is_kept_and_reported_not_tiered(broker_factory, tmp_path):
+    root = tmp_path / "remote"
+    b = broker_factory(extra_args=["--object-store", f"file://{root}"], env=FAST)
+    t = Tiered(b, FileStore(root))
+    topic = unique_topic("tier-rot")
+    create_topic(t.bs, topic, config={**TIERED, "remote.storage.enable": "false"})
+    recs = gen_records(1500, seed=95)
+    produce(t.bs, topic, recs, conf=SMALL_BATCHES)
+    bases = [int(f.stem) for f in t.logs(topic)]
+    assert len(bases) >= 4, bases
+    # One bit inside the first batch of the second segment: its CRC-32C no longer matches.
+    rotten = t.logs(topic)[1]
+    with open(rotten, "r+b") as f:
+        f.seek(61 + 20)
+        byte = f.read(1)
+        f.seek(61 + 20)
+        f.write(bytes([byte[0] ^ 0x01]))
+
+    set_configs(t.bs, topic, remote_storage_enable="true")
+    wait_metric(b, "weir_storage_corrupt_batches_total", lambda v: v >= 1)
+    segs = wait_stable(lambda: t.segments(topic), "the first segment tiered")
+    assert [(s["base_offset"], s["last_offset"] + 1) for s in segs] == [(0, bases[1])], segs
+    # Nothing from the rotten segment on was deleted locally; it stays the only copy.
+    assert [int(f.stem) for f in t.logs(topic)] == bases[1:]
+    time.sleep(3)
+    assert t.segments(topic) == segs
+    assert [int(f.stem) for f in t.logs(topic)] == bases[1:]
+    assert msum(b, "weir_storage_corrupt_batches_total") == 1
+    log = b.log_text()
+    assert log.count("a local segment cannot be tiered") == 1, b.log_tail(40)
+    assert "CRC" in log, b.log_tail(40)
+    # Every other offset is served: the tiered one before, the local ones after.
+    before = consume(t.bs, topic, start=0, end=bases[1])
+    assert [(m.offset(), m.key(), m.value()) for m in before] == [
+        (i, r.key, r.value) for i, r in enumerate(recs[:bases[1]])]
+    assert got(consume_until_quiet(t.bs, topic, bases[2])) == want(recs, bases[2], len(recs))
+    assert b.alive()

@@ -64,6 +64,7 @@ impl Limits {
 struct AppState {
     prometheus: PrometheusHandle,
     ready: Arc<AtomicBool>,
+    broker: BrokerCell,
 }
 
 /// The admin API's routes with the body limits applied.
@@ -77,7 +78,11 @@ fn app(
         .route("/metrics", get(metrics))
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(readiness))
-        .with_state(AppState { prometheus, ready })
+        .with_state(AppState {
+            prometheus,
+            ready,
+            broker: broker.clone(),
+        })
         .merge(crate::http_tables::routes().with_state(broker.clone()))
         .merge(crate::http_storage::routes().with_state(broker))
         // One limit for every body, extractor or stream: tower-http's replaces axum's default.
@@ -181,10 +186,26 @@ async fn metrics(State(state): State<AppState>) -> String {
     state.prometheus.render()
 }
 
-async fn readiness(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    if state.ready.load(Ordering::SeqCst) {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+/// `200 ready` once the broker serves, followed by one `degraded:` line per table partition
+/// whose state is behind its log (the rest of the broker serves); `503 starting` before.
+async fn readiness(State(state): State<AppState>) -> (StatusCode, String) {
+    if !state.ready.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "starting\n".to_string());
     }
+    let mut body = "ready\n".to_string();
+    if let Some(broker) = state.broker.get() {
+        for topic in broker.topics.list() {
+            for p in topic.partitions().iter() {
+                if let Some(fault) = p.table.as_ref().and_then(|t| t.fault()) {
+                    body.push_str(&format!(
+                        "degraded: table {} partition {}: {}\n",
+                        topic.name,
+                        p.index,
+                        fault.escape_debug()
+                    ));
+                }
+            }
+        }
+    }
+    (StatusCode::OK, body)
 }

@@ -187,6 +187,28 @@ impl PartitionLog {
         self.append_validated(validated, now_ms, limits)
     }
 
+    /// Appends record batches the broker built itself (a table's changelog): any number of
+    /// batches in one write, all or nothing, with offsets assigned in order. They are trusted
+    /// (CRC and records are the encoder's), so neither the one-batch rule nor
+    /// `max.message.bytes` applies: the size of broker-derived data is the broker's concern.
+    pub fn append_derived(
+        &self,
+        records: &[u8],
+        now_ms: i64,
+    ) -> Result<AppendResult, StorageError> {
+        let batches = record_batch::split_batches(records).collect::<Result<Vec<_>, _>>()?;
+        if batches.is_empty() {
+            return Err(StorageError::InvalidRecord(
+                "no record batches to append".into(),
+            ));
+        }
+        let validated = ValidatedRequest {
+            data: records.to_vec(),
+            batches,
+        };
+        self.append_validated(validated, now_ms, &AppendLimits::default())
+    }
+
     /// Validates the records of one produce request for this partition (exactly one batch,
     /// size, CRC-32C, every record, the decompressed size) without writing anything; the
     /// result is written by [`PartitionLog::append_validated`].

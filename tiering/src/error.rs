@@ -72,6 +72,19 @@ pub enum TieringError {
 }
 
 impl TieringError {
+    /// Whether the local data itself is at fault (a stored batch that does not decode, a
+    /// segment a tiered file cannot represent): retrying cannot help until the segment is
+    /// repaired or removed, unlike a store outage.
+    pub fn is_stored_data_fault(&self) -> bool {
+        matches!(
+            self,
+            TieringError::Record { .. }
+                | TieringError::Untierable(_)
+                | TieringError::EmptySegment
+                | TieringError::Storage(weir_storage::StorageError::CorruptStored(_))
+        )
+    }
+
     /// Shorthand for [`TieringError::Corrupt`].
     pub(crate) fn corrupt(message: impl Into<String>) -> TieringError {
         TieringError::Corrupt(message.into())

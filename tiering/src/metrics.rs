@@ -52,6 +52,12 @@ pub fn object_store_error(operation: &'static str) {
     metrics::counter!("weir_object_store_errors_total", "operation" => operation).increment(1);
 }
 
+/// Counts a local segment tiering found unreadable (`weir_storage_corrupt_batches_total`, the
+/// counter every reader of stored batches uses).
+pub fn stored_data_fault() {
+    metrics::counter!("weir_storage_corrupt_batches_total").increment(1);
+}
+
 /// `weir_tiering_upload_seconds`: converting and uploading one segment.
 pub fn upload_seconds() -> Histogram {
     metrics::histogram!("weir_tiering_upload_seconds")

@@ -14,6 +14,7 @@ use weir_storage::PartitionLog;
 
 use crate::cache::ReadCache;
 use crate::error::TieringError;
+use crate::metrics;
 use crate::partition::{PartitionId, TieredPartition};
 use crate::store::RemoteStore;
 use crate::upload::upload_segment;
@@ -203,6 +204,24 @@ impl Tiering {
             // The topic went while this round ran (its files with it): nothing is behind.
             Err(e) if tp.deleted.load(Ordering::SeqCst) => {
                 tracing::debug!(topic = %id.topic, partition = id.partition, error = %e, "tiering round of a deleted partition ended");
+            }
+            // A segment that cannot be read is kept locally (nothing is deleted before it is
+            // tiered) and retried rarely; it is reported once, as corruption, not as an outage.
+            Err(e) if e.is_stored_data_fault() => {
+                let delay = self.config.max_backoff;
+                tp.next_attempt_ms
+                    .store(now_ms() + delay.as_millis() as i64, Ordering::SeqCst);
+                if tp.failures.fetch_add(1, Ordering::SeqCst) == 0 {
+                    metrics::stored_data_fault();
+                    tracing::error!(
+                        topic = %id.topic,
+                        partition = id.partition,
+                        uploaded_up_to = tp.manifest().uploaded_up_to,
+                        retry_in_ms = delay.as_millis() as u64,
+                        error = %e,
+                        "a local segment cannot be tiered: its stored data is unreadable; it stays on local disk and tiering of this partition waits until the segment is repaired or removed (DeleteRecords, retention)"
+                    );
+                }
             }
             Err(e) => {
                 let failures = tp.failures.fetch_add(1, Ordering::SeqCst).saturating_add(1);

@@ -32,6 +32,11 @@ pub struct TablePartition {
     write_order: parking_lot::Mutex<()>,
     /// Wall-clock time of the last store flush (drives the flush cadence).
     last_flush_ms: std::sync::atomic::AtomicI64,
+    /// Why the state is behind the log, while it is (a replay or an apply failed); cleared
+    /// by the next catch-up that succeeds.
+    fault: parking_lot::Mutex<Option<String>>,
+    /// `topic-partition`, for log lines.
+    name: String,
     gauges: TableGauges,
 }
 
@@ -58,6 +63,8 @@ struct TableGauges {
     pub pending_compaction_bytes: metrics::Gauge,
     /// `weir_table_sst_bytes`: RocksDB's files on disk.
     pub sst_bytes: metrics::Gauge,
+    /// `weir_table_faulted`: 1 while the state cannot catch up with the log.
+    pub faulted: metrics::Gauge,
 }
 
 impl TableGauges {
@@ -72,6 +79,7 @@ impl TableGauges {
             changelog_lag: metrics::gauge!("weir_table_changelog_lag_records", &labels),
             unflushed_records: metrics::gauge!("weir_table_unflushed_records", &labels),
             sst_bytes: metrics::gauge!("weir_table_sst_bytes", &labels),
+            faulted: metrics::gauge!("weir_table_faulted", &labels),
             memtable_bytes: metrics::gauge!("weir_table_memtable_bytes", &labels),
             pending_compaction_bytes: metrics::gauge!(
                 "weir_table_pending_compaction_bytes",
@@ -96,9 +104,21 @@ fn corrupt(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(ResponseError::CorruptMessage, e.to_string())
 }
 
+/// A batch of the log that replay cannot read (bit rot, a file from elsewhere): counted in
+/// `weir_storage_corrupt_batches_total` like every unreadable stored batch.
+fn corrupt_stored(offset: i64, e: impl std::fmt::Display) -> ApiError {
+    metrics::counter!("weir_storage_corrupt_batches_total").increment(1);
+    ApiError::new(
+        ResponseError::KafkaStorageError,
+        format!("stored batch at offset {offset} is unreadable: {e}"),
+    )
+}
+
 impl TablePartition {
     /// Opens the store and the changelog log of partition `partition` of `topic`, then brings
-    /// both level with `source`.
+    /// both level with `source`. A replay that fails does not fail the open: the table is
+    /// reported faulted (ERROR line, `weir_table_faulted`, `/ready`), refuses writes until a
+    /// catch-up succeeds, and the rest of the broker serves.
     pub fn open(
         topic: &str,
         partition: i32,
@@ -116,9 +136,11 @@ impl TablePartition {
             settings: parking_lot::Mutex::new(settings),
             write_order: parking_lot::Mutex::new(()),
             last_flush_ms: std::sync::atomic::AtomicI64::new(crate::handlers::now_ms()),
+            fault: parking_lot::Mutex::new(None),
+            name: format!("{topic}-{partition}"),
             gauges: TableGauges::new(topic, partition),
         };
-        table.recover(source)?;
+        let _ = table.catch_up(source);
         Ok(table)
     }
 
@@ -157,6 +179,12 @@ impl TablePartition {
     /// The produce path of a table partition: validate everything (the log's rules with
     /// `limits`, then the table's), append to the source log, then apply to the state
     /// (appending the derived changes to the changelog first).
+    ///
+    /// The request is acknowledged only once state and changelog have its records. When an
+    /// earlier apply failed (or a replay at start), the state is behind the log: the records
+    /// in between are replayed first, and while that fails the request is refused with
+    /// `KAFKA_STORAGE_ERROR` before anything is written — so an idempotent retry that the
+    /// log answers "duplicate" is acknowledged only once its records are applied.
     pub fn write(
         &self,
         source: &PartitionLog,
@@ -167,6 +195,18 @@ impl TablePartition {
         let validated = source.validate(records, limits)?;
         let parsed = self.validate(validated.records())?;
         let _order = self.write_order.lock();
+        let behind = self.store.applied_offset() + 1 < source.log_end_offset();
+        if behind || self.fault.lock().is_some() {
+            self.catch_up(source).map_err(|e| {
+                ApiError::new(
+                    ResponseError::KafkaStorageError,
+                    format!(
+                        "table {} cannot catch up with its log: {}",
+                        self.name, e.message
+                    ),
+                )
+            })?;
+        }
         let result = source.append_validated(validated, now_ms, limits)?;
         if !result.duplicate {
             let mut next_base = result.base_offset;
@@ -181,7 +221,10 @@ impl TablePartition {
                 }
                 next_base = last + 1;
             }
-            self.apply(&rows, -1, now_ms)?;
+            if let Err(e) = self.apply(&rows, -1, now_ms) {
+                self.report_fault(&e);
+                return Err(e);
+            }
         }
         Ok(result)
     }
@@ -198,16 +241,49 @@ impl TablePartition {
             .collect();
         if !changes.is_empty() {
             let format = self.settings.lock().format;
-            let batch = encode_changes(&changes, format)?;
-            self.changelog.append(&batch, now_ms)?;
+            let max_batch_bytes = self.changelog.config().max_message_bytes.max(0) as usize;
+            let batches = encode_changes(&changes, format, max_batch_bytes);
+            self.changelog.append_derived(&batches, now_ms)?;
         }
         prepared.commit().map_err(table_error)?;
         Ok(())
     }
 
-    /// Replays the source log from the last applied offset (state lost in a crash), adding
-    /// to the changelog only the changes it does not have yet.
-    fn recover(&self, source: &PartitionLog) -> ApiResult<()> {
+    /// Why the state is behind the log, if it is.
+    pub fn fault(&self) -> Option<String> {
+        self.fault.lock().clone()
+    }
+
+    fn report_fault(&self, e: &ApiError) {
+        let mut fault = self.fault.lock();
+        if fault.is_none() {
+            tracing::error!(table = %self.name, error = %e.message, "table state is behind its log: writes to this partition are refused until the records in between are applied (retried on every write)");
+        }
+        *fault = Some(e.message.clone());
+        self.gauges.faulted.set(1.0);
+    }
+
+    /// Brings state and changelog level with the source log (see [`TablePartition::replay`]),
+    /// recording the outcome as the table's fault.
+    fn catch_up(&self, source: &PartitionLog) -> ApiResult<()> {
+        match self.replay(source) {
+            Ok(()) => {
+                if self.fault.lock().take().is_some() {
+                    tracing::info!(table = %self.name, "table state caught up with its log");
+                }
+                self.gauges.faulted.set(0.0);
+                Ok(())
+            }
+            Err(e) => {
+                self.report_fault(&e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Replays the source log from the last applied offset (state lost in a crash, or an
+    /// apply that failed), adding to the changelog only the changes it does not have yet.
+    fn replay(&self, source: &PartitionLog) -> ApiResult<()> {
         let now = crate::handlers::now_ms();
         let changelog_has = changelog::last_source_offset(&self.changelog)?;
         let mut offset = (self.store.applied_offset() + 1).max(source.log_start_offset());
@@ -221,11 +297,11 @@ impl TablePartition {
             let mut rows = Vec::new();
             let mut next = offset;
             for item in split_batches(&read.records) {
-                let (header, range) = item.map_err(corrupt)?;
+                let (header, range) = item.map_err(|e| corrupt_stored(offset, e))?;
                 next = next.max(header.last_offset() + 1);
                 rows.extend(
                     parse_batch(&read.records[range])
-                        .map_err(table_error)?
+                        .map_err(|e| corrupt_stored(header.base_offset, e))?
                         .into_iter()
                         .filter(|r| r.offset >= offset),
                 );
