@@ -72,7 +72,9 @@ impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> ApiError {
         let error = match &e {
             StorageError::CorruptRecord(_) => ResponseError::CorruptMessage,
-            StorageError::CorruptStored(_) => ResponseError::KafkaStorageError,
+            StorageError::CorruptStored(_) | StorageError::Offline(_) => {
+                ResponseError::KafkaStorageError
+            }
             StorageError::UnknownProducerId { .. } => ResponseError::UnknownProducerId,
             StorageError::InvalidRecord(_) => ResponseError::InvalidRecord,
             StorageError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,

@@ -1,11 +1,14 @@
 //! Durability bookkeeping: which files hold data not yet fsync'ed, the group-commit state
-//! (sync lock + durable offset), and the atomic small-file writes used for checkpoints.
+//! (sync lock + durable offset), the offline state a failed fsync leaves, and the atomic
+//! small-file writes used for checkpoints.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+
+use crate::error::StorageError;
 
 /// Files with unsynced writes, plus whether the partition directory has new entries.
 #[derive(Debug, Default)]
@@ -34,20 +37,10 @@ impl DirtySet {
             dir: std::mem::take(&mut self.dir).then(|| dir.to_path_buf()),
         }
     }
-
-    /// Puts back work that failed to sync so a later flush retries it.
-    pub(crate) fn restore(&mut self, pending: PendingSync) {
-        for (base, file) in pending.files {
-            self.mark_file(base, &file);
-        }
-        if pending.dir.is_some() {
-            self.dir = true;
-        }
-    }
 }
 
 /// A batch of fsync work taken from a [`DirtySet`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct PendingSync {
     files: Vec<(i64, Arc<File>)>,
     dir: Option<PathBuf>,
@@ -67,6 +60,43 @@ impl PendingSync {
             sync_dir(dir)?;
         }
         Ok(())
+    }
+}
+
+/// Whether the log went offline. An fsync that fails is never retried: Linux reports a
+/// writeback error once and drops the dirty pages, so a second fsync "succeeds" over lost data
+/// ("fsyncgate"). As Kafka takes the log directory offline, the log refuses appends, reads and
+/// maintenance from then on (`KAFKA_STORAGE_ERROR`); a restart recovers it from what is really
+/// on disk.
+#[derive(Debug, Default)]
+pub(crate) struct Offline(parking_lot::Mutex<Option<String>>);
+
+impl Offline {
+    /// `Ok` while the log is online.
+    pub(crate) fn check(&self) -> Result<(), StorageError> {
+        match &*self.0.lock() {
+            Some(reason) => Err(StorageError::Offline(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Why the log is offline, if it is.
+    pub(crate) fn reason(&self) -> Option<String> {
+        self.0.lock().clone()
+    }
+
+    /// Takes the log at `dir` offline because `what` failed with `e`; returns the error for
+    /// the caller. The first failure is logged at ERROR and counted.
+    pub(crate) fn fail(&self, dir: &Path, what: &str, e: &io::Error) -> StorageError {
+        let mut state = self.0.lock();
+        if state.is_none() {
+            let reason = format!("{what} of {} failed: {e}", dir.display());
+            tracing::error!(dir = %dir.display(), error = %e, "{what} failed: the log is offline (nothing written since its last good fsync is acknowledged; produce and fetch answer KAFKA_STORAGE_ERROR) until the broker restarts and recovers it from disk");
+            metrics::gauge!("weir_storage_offline_logs").increment(1.0);
+            metrics::counter!("weir_storage_fsync_failures_total").increment(1);
+            *state = Some(reason);
+        }
+        StorageError::Offline(state.clone().unwrap_or_default())
     }
 }
 

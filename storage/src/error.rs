@@ -8,6 +8,10 @@ pub enum StorageError {
     /// A filesystem operation failed (-> KAFKA_STORAGE_ERROR).
     #[error("storage I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The log went offline after a failed fsync and serves nothing until a restart
+    /// (-> KAFKA_STORAGE_ERROR).
+    #[error("log offline: {0}")]
+    Offline(String),
     /// Bad CRC, truncated batch or bad length (-> CORRUPT_MESSAGE).
     #[error("corrupt record batch: {0}")]
     CorruptRecord(String),

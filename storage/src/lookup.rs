@@ -128,6 +128,7 @@ impl PartitionLog {
     /// ListOffsets by timestamp: the first record (by offset, `>= log_start`) whose timestamp
     /// is `>= ts`, as `(offset, timestamp)`; `None` if there is none.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, StorageError> {
+        self.offline.check()?;
         let (views, log_start) = {
             let inner = self.inner.lock();
             let log_start = inner.log_start;
@@ -156,6 +157,7 @@ impl PartitionLog {
     /// ListOffsets MAX_TIMESTAMP: `(offset, timestamp)` of the record with the largest
     /// timestamp (earliest offset on ties) among offsets `>= log_start`; `None` if empty.
     pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>, StorageError> {
+        self.offline.check()?;
         let (views, log_start) = {
             let inner = self.inner.lock();
             let log_start = inner.log_start;

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use weir_protocol::record_batch::{self, BatchHeader, HEADER_SIZE};
 
 use crate::config::{LogConfig, TimestampType};
-use crate::durability::{DirtySet, PendingSync, SyncState};
+use crate::durability::{DirtySet, Offline, PendingSync, SyncState};
 use crate::error::StorageError;
 use crate::producer_state::ProducerStateMap;
 use crate::recovery::recover;
@@ -150,6 +150,7 @@ pub struct PartitionLog {
     pub(crate) dir: PathBuf,
     pub(crate) inner: Mutex<Inner>,
     pub(crate) sync: SyncState,
+    pub(crate) offline: Offline,
     end_tx: watch::Sender<i64>,
 }
 
@@ -165,6 +166,7 @@ impl PartitionLog {
             dir: dir.to_path_buf(),
             inner: Mutex::new(inner),
             sync: SyncState::new(log_end),
+            offline: Offline::default(),
             end_tx,
         })
     }
@@ -233,6 +235,7 @@ impl PartitionLog {
         now_ms: i64,
         limits: &AppendLimits,
     ) -> Result<AppendResult, StorageError> {
+        self.offline.check()?;
         let ValidatedRequest { mut data, batches } = validated;
         let ts_type = self.inner.lock().config.message_timestamp_type;
         // The LogAppendTime rewrite (CRC recompute) needs no lock.
@@ -340,23 +343,26 @@ impl PartitionLog {
         Ok(result)
     }
 
-    /// Fsyncs `pending` on this thread and publishes `end` as durable; on failure the work is
-    /// put back for the next attempt.
+    /// Fsyncs `pending` on this thread and publishes `end` as durable; a failure takes the
+    /// log offline (never retried, see [`Offline`]).
     pub(crate) fn run_sync_blocking(
         &self,
         pending: PendingSync,
         end: i64,
     ) -> Result<(), StorageError> {
+        self.offline.check()?;
         match pending.run() {
             Ok(()) => {
                 self.sync.publish(end);
                 Ok(())
             }
-            Err(e) => {
-                self.inner.lock().dirty.restore(pending);
-                Err(e.into())
-            }
+            Err(e) => Err(self.offline.fail(&self.dir, "fsync", &e)),
         }
+    }
+
+    /// Why the log is offline (a failed fsync), if it is.
+    pub fn offline_reason(&self) -> Option<String> {
+        self.offline.reason()
     }
 
     /// Waits until everything up to and including `offset` is fsync'ed. Concurrent callers
@@ -369,28 +375,30 @@ impl PartitionLog {
         if self.sync.is_durable(offset) {
             return Ok(());
         }
+        self.offline.check()?;
         let (pending, end) = self.inner.lock().take_pending(&self.dir);
         if pending.is_empty() {
             self.sync.publish(end);
             return Ok(());
         }
-        let work = pending.clone();
-        let joined = tokio::task::spawn_blocking(move || work.run()).await;
-        let result = match joined {
+        let joined = tokio::task::spawn_blocking(move || pending.run()).await;
+        match joined {
             Ok(Ok(())) => {
                 self.sync.publish(end);
-                return Ok(());
+                Ok(())
             }
-            Ok(Err(e)) => StorageError::Io(e),
-            Err(e) => StorageError::Io(std::io::Error::other(format!("fsync task failed: {e}"))),
-        };
-        self.inner.lock().dirty.restore(pending);
-        Err(result)
+            Ok(Err(e)) => Err(self.offline.fail(&self.dir, "fsync", &e)),
+            Err(e) => {
+                let e = std::io::Error::other(format!("fsync task failed: {e}"));
+                Err(self.offline.fail(&self.dir, "fsync", &e))
+            }
+        }
     }
 
     /// Whole batches starting with the one containing `offset`, up to `max_bytes` in total but
     /// always at least one batch when there is one.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, StorageError> {
+        self.offline.check()?;
         let (file, start, limit, high_watermark, log_start_offset) = {
             let inner = self.inner.lock();
             let (log_start, log_end) = (inner.log_start, inner.log_end);

@@ -63,6 +63,7 @@ impl PartitionLog {
     /// Kafka), persists it, and deletes whole segments entirely below it. Returns the new log
     /// start offset (never lowered).
     pub fn delete_records_before(&self, offset: i64) -> Result<i64, StorageError> {
+        self.offline.check()?;
         let mut inner = self.inner.lock();
         let offset = if offset == -1 { inner.log_end } else { offset };
         if offset < 0 || offset > inner.log_end {
@@ -97,6 +98,7 @@ impl PartitionLog {
     /// `retain_from` (a table topic keeps the log its state has not yet made durable; a tiered
     /// log keeps what is not yet uploaded).
     pub fn maintain_retaining(&self, now_ms: i64, retain_from: i64) -> Result<usize, StorageError> {
+        self.offline.check()?;
         let mut inner = self.inner.lock();
         let config = inner.config.clone();
         let active = inner.active();

@@ -1,0 +1,154 @@
+"""Disk faults, injected into a running broker by faultfs (an LD_PRELOAD library in
+`faultfs/`, built here with the system C compiler): a control file names the call (write,
+sync, rename), a path substring and an errno; emptying it heals the disk.
+
+- ENOSPC / EIO on an append: the produce fails with KAFKA_STORAGE_ERROR, nothing of it becomes
+  visible, other partitions keep serving, and once the fault clears writes resume without a
+  restart.
+- A failed fsync: the log goes offline (fsync is never retried, "fsyncgate"): the produce whose
+  fsync failed is not acknowledged, produce and fetch answer KAFKA_STORAGE_ERROR even after the
+  disk heals, an ERROR line and `weir_storage_offline_logs` say so, other partitions serve, and
+  a restart recovers the log from what is on disk.
+- Topic metadata: a CreateTopics whose definition cannot be written is refused and creates
+  nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from pathlib import Path
+
+import pytest
+from confluent_kafka import KafkaError, Producer
+
+from conftest import unique_topic
+from test_tables import delivery_errors
+from test_tiering import msum
+from test_tiering_edges import FETCHER_LOG, consume_until_quiet, storage_errors
+from weirtest import admin, consume, create_topic
+
+FAULTFS_SRC = Path(__file__).parent / "faultfs" / "faultfs.c"
+
+
+@pytest.fixture(scope="session")
+def faultfs(tmp_path_factory) -> Path:
+    lib = tmp_path_factory.mktemp("faultfs") / "libfaultfs.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o", str(lib),
+                    str(FAULTFS_SRC), "-ldl"], check=True, capture_output=True, timeout=120)
+    return lib
+
+
+class Disk:
+    """The fault control of one broker."""
+
+    def __init__(self, control: Path, log: Path):
+        self.control, self.log = control, log
+
+    def fail(self, call: str, path: str, errno: str, after: int = 0) -> None:
+        self.control.write_text(f"{call} {path} {errno} {after}\n")
+
+    def heal(self) -> None:
+        self.control.write_text("")
+
+    def injected(self) -> list[str]:
+        return self.log.read_text().splitlines() if self.log.exists() else []
+
+
+@pytest.fixture
+def faulty(broker_factory, faultfs, tmp_path):
+    control, log = tmp_path / "faults", tmp_path / "faults.log"
+    control.write_text("")
+    b = broker_factory(env={"LD_PRELOAD": str(faultfs), "WEIR_FAULT_CONTROL": str(control),
+                            "WEIR_FAULT_LOG": str(log)})
+    return b, Disk(control, log)
+
+
+def produce_once(bs: str, topic: str, key: bytes, value: bytes) -> int:
+    """One record from a producer that does not retry: its offset, or the error code."""
+    p = Producer({"bootstrap.servers": bs, "enable.idempotence": False, "retries": 0,
+                  "acks": "all"})
+    out = []
+    p.produce(topic, key=key, value=value, partition=0,
+              on_delivery=lambda err, msg: out.append(err.code() if err else msg.offset()))
+    assert p.flush(30) == 0
+    return out[0]
+
+
+def values(bs: str, topic: str) -> list[bytes]:
+    return [m.value() for m in consume(bs, topic, 0)]
+
+
+def test_enospc_on_append_fails_the_produce_and_heals_without_restart(faulty):
+    b, disk = faulty
+    bs, topic, other = b.bootstrap, unique_topic("disk-full"), unique_topic("disk-ok")
+    create_topic(bs, topic, 1)
+    create_topic(bs, other, 1)
+    first = [(b"k%d" % i, b"v%d" % i) for i in range(100)]
+    assert delivery_errors(bs, topic, first) == list(range(100))
+
+    for errno in ("ENOSPC", "EIO"):
+        disk.fail("write", f"/topics/{topic}-0/", errno)
+        assert produce_once(bs, topic, b"x", b"refused") == KafkaError.KAFKA_STORAGE_ERROR
+        # Other partitions write; the full one still serves what it has.
+        assert delivery_errors(bs, other, [(b"o", errno.encode())])[0] >= 0
+        assert values(bs, topic) == [v for _, v in first]
+        disk.heal()
+    assert sum(1 for line in disk.injected() if f"/topics/{topic}-0/" in line) >= 2
+
+    # Healed: writes resume at the next offset, nothing of the refused ones is visible.
+    assert produce_once(bs, topic, b"y", b"after") == 100
+    assert values(bs, topic) == [v for _, v in first] + [b"after"]
+    assert values(bs, other) == [b"ENOSPC", b"EIO"]
+    assert b.alive()
+
+
+def test_failed_fsync_takes_the_log_offline_until_restart(faulty, caplog):
+    caplog.set_level(logging.DEBUG, logger=FETCHER_LOG)
+    b, disk = faulty
+    bs, topic, other = b.bootstrap, unique_topic("disk-sync"), unique_topic("disk-ok")
+    create_topic(bs, topic, 1)
+    create_topic(bs, other, 1)
+    first = [(b"k%d" % i, b"v%d" % i) for i in range(50)]
+    assert delivery_errors(bs, topic, first) == list(range(50))
+
+    disk.fail("sync", f"/topics/{topic}-0/", "EIO")
+    assert produce_once(bs, topic, b"x", b"unsynced") == KafkaError.KAFKA_STORAGE_ERROR
+    assert any(f"/topics/{topic}-0/" in line for line in disk.injected())
+    # The disk "heals", but the fsync error is not retried into an acknowledgement: the
+    # pages it covered may be gone. The log stays offline.
+    disk.heal()
+    assert produce_once(bs, topic, b"y", b"still refused") == KafkaError.KAFKA_STORAGE_ERROR
+    assert consume_until_quiet(bs, topic, 0) == []
+    assert storage_errors(caplog, topic) > 0
+    assert msum(b, "weir_storage_offline_logs") == 1
+    assert msum(b, "weir_storage_fsync_failures_total") == 1
+    assert "fsync failed: the log is offline" in b.log_text()
+    # Other partitions serve.
+    assert delivery_errors(bs, other, [(b"o", b"1")]) == [0]
+
+    # A restart recovers the log from the disk: every acknowledged record, then at most the
+    # unacknowledged one (its write reached the page cache; SIGKILL keeps that).
+    b.kill()
+    b.start()
+    got = values(bs, topic)
+    assert got[:50] == [v for _, v in first]
+    assert got[50:] in ([], [b"unsynced"])
+    assert produce_once(bs, topic, b"z", b"back") == len(got)
+    assert msum(b, "weir_storage_offline_logs") == 0
+
+
+def test_topic_definition_that_cannot_be_written_creates_nothing(faulty):
+    b, disk = faulty
+    bs, topic = b.bootstrap, unique_topic("disk-meta")
+    disk.fail("rename", "/meta/topics/", "EIO")
+    with pytest.raises(Exception) as refused:
+        create_topic(bs, topic, 1)
+    assert refused.value.args[0].code() == KafkaError.KAFKA_STORAGE_ERROR, refused.value
+    assert topic not in admin(bs).list_topics(timeout=10).topics
+    disk.heal()
+    b.kill()
+    b.start()
+    assert topic not in admin(bs).list_topics(timeout=10).topics
+    create_topic(bs, topic, 1)
+    assert delivery_errors(bs, topic, [(b"k", b"v")]) == [0]
