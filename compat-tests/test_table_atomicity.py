@@ -7,6 +7,7 @@ equal to the fold of the log and the changelog equal to its derivation, and the 
 starts again. A table whose log cannot be replayed (a stored batch that does not parse) does
 not stop the broker: it is reported (ERROR line, `weir_table_faulted`, `/ready`), refuses
 writes with KAFKA_STORAGE_ERROR before writing anything, and catches up once repaired.
+DeleteRecords on a table topic flushes the state it would otherwise need the log to replay.
 
 Issue 11 found one 40,000-upsert batch refused with MESSAGE_TOO_LARGE after its records were
 already in the log, and the broker then unable to start ("record batch of 2340695 bytes
@@ -22,12 +23,12 @@ import threading
 import time
 
 import pytest
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, Producer, TopicPartition
 
 from conftest import http_get, unique_topic
 from test_tables import changelog, delivery_errors, fold, http_json
 from test_tiering import msum, watermarks
-from weirtest import consume, create_topic
+from weirtest import admin, consume, create_topic
 
 ONE_BATCH = {"linger.ms": 3000, "batch.num.messages": 1_000_000, "batch.size": 4_000_000,
              "message.max.bytes": 10_000_000, "acks": "all", "enable.idempotence": True,
@@ -217,3 +218,19 @@ def test_table_that_cannot_replay_is_reported_and_the_rest_serves(broker):
     assert len(log) == end + 1
     assert msum(broker, "weir_table_faulted", topic=topic, partition=0) == 0
     assert http_get(f"{broker.http}/ready") == (200, "ready\n")
+
+
+def test_delete_records_keeps_the_table_state_of_what_it_deletes(broker):
+    """DeleteRecords right after writes (within the 10 s flush interval) flushes the state
+    first: a SIGKILL right after cannot lose rows whose log is gone."""
+    bs, topic = broker.bootstrap, unique_topic("atomic-delrec")
+    create_topic(bs, topic, 1, {"cleanup.policy": "compact"})
+    records = [(b"k%d" % i, b"v%d" % i) for i in range(2000)]
+    assert delivery_errors(bs, topic, records) == list(range(2000))
+    client = admin(bs)
+    done = client.delete_records([TopicPartition(topic, 0, 2000)], request_timeout=30)
+    assert next(iter(done.values())).result(30).low_watermark == 2000
+    broker.kill()
+    broker.start()
+    assert lookup_all(broker, topic, [k for k, _ in records]) == {
+        k: (i, v) for i, (k, v) in enumerate(records)}

@@ -23,6 +23,11 @@ Bit rot in a local segment waiting for upload: the segment is not tiered and not
 (it is the only copy), tiering of the partition stops before it, the broker says so once at
 ERROR and counts it in weir_storage_corrupt_batches_total, and every other offset is served.
 
+A manifest lost or rolled back in the store is repaired, never read as "nothing is tiered":
+from the local copy when the store's is missing or older, and from the store's listing (each
+object's footer) when the local copy is gone too. Every acknowledged offset stays readable and
+no object is deleted.
+
 Retention rules (as Kafka's): on a tiered topic, local.retention.bytes/ms may be neither -1
 nor larger than a bounded retention.bytes/ms; CreateTopics and AlterConfigs say
 INVALID_CONFIG with Kafka's message.
@@ -30,6 +35,7 @@ INVALID_CONFIG with Kafka's message.
 
 from __future__ import annotations
 
+import json
 import logging
 import struct
 import subprocess
@@ -46,7 +52,8 @@ from s3server import s3  # noqa: F401  (fixture)
 from test_tiering import (FAST, KCAT, SMALL_BATCHES, TIERED, FileStore, Tiered, kcat_read,
                           msum, read_arrow, s3_broker, set_configs, wait_for, wait_metric,
                           wait_stable)
-from weirtest import admin, consume, create_topic, gen_records, produce
+from weirtest import (admin, assert_same, consume, create_topic, expected_tuple, gen_records,
+                      msg_tuple, produce)
 
 FETCHER_LOG = "kafka.consumer.fetcher"
 
@@ -306,3 +313,46 @@ def test_unreadable_local_segment_is_kept_and_reported_not_tiered(broker_factory
         (i, r.key, r.value) for i, r in enumerate(recs[:bases[1]])]
     assert got(consume_until_quiet(t.bs, topic, bases[2])) == want(recs, bases[2], len(recs))
     assert b.alive()
+
+
+def test_lost_or_older_manifest_is_repaired_and_every_offset_stays_readable(broker_factory,
+                                                                           tmp_path):
+    root = tmp_path / "remote"
+    b = broker_factory(extra_args=["--object-store", f"file://{root}"], env=FAST)
+    t = Tiered(b, FileStore(root))
+    topic = unique_topic("tier-manifest")
+    create_topic(t.bs, topic, config=TIERED)
+    first = gen_records(1000, seed=97)
+    produce(t.bs, topic, first, conf=SMALL_BATCHES)
+    t.wait_settled(topic)
+    key = t.key(topic, 0, "manifest.json")
+    older = t.store.get(key)
+    second = gen_records(2000, seed=98, base_ts=first[-1].timestamp + 3)
+    produce(t.bs, topic, second, conf=SMALL_BATCHES)
+    segs = t.wait_settled(topic)
+    assert len(segs) > len(json.loads(older)["segments"]) >= 2
+    everything = [expected_tuple(i, r) for i, r in enumerate(first + second)]
+    objects = t.arrow_keys(topic)
+    local_copy = b.partition_dir(topic, 0) / "remote-manifest.json"
+
+    def spans(segments):
+        return [(s["base_offset"], s["last_offset"], s["record_count"]) for s in segments]
+
+    # 1. The store's manifest rolled back to an older version: repaired from the local copy.
+    b.terminate()
+    (root / key).write_bytes(older)
+    b.start()
+    wait_for(lambda: t.segments(topic)[:len(segs)] == segs, "the manifest repaired from the copy")
+    assert_same([msg_tuple(m) for m in consume(t.bs, topic)], everything, "after a rollback")
+    assert t.arrow_keys(topic) == objects
+
+    # 2. The store's manifest and the local copy both gone: repaired from the listing.
+    b.terminate()
+    (root / key).unlink()
+    local_copy.unlink()
+    b.start()
+    wait_for(lambda: spans(t.segments(topic)[:len(segs)]) == spans(segs),
+             "the manifest rebuilt from the objects")
+    assert_same([msg_tuple(m) for m in consume(t.bs, topic)], everything, "after a loss")
+    assert t.arrow_keys(topic) == objects
+    assert "adopting a tiered segment the manifest had lost" in b.log_text()

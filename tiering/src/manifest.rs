@@ -207,6 +207,10 @@ impl ManifestStore {
             e_tag: result.e_tag,
             version: result.version,
         });
+        let (remote, path) = (self.remote.clone(), self.path.clone());
+        tokio::task::spawn_blocking(move || remote.sync(&path))
+            .await
+            .map_err(|e| std::io::Error::other(format!("sync task failed: {e}")))??;
         weir_storage::write_atomic(&self.local, &body)?;
         Ok(())
     }

@@ -23,6 +23,8 @@ pub struct RemoteStore {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
     url: String,
+    /// The directory of a `file://` store: its objects are fsynced by [`RemoteStore::sync`].
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl RemoteStore {
@@ -35,6 +37,7 @@ impl RemoteStore {
     pub fn open(url: &str) -> Result<RemoteStore, TieringError> {
         let parsed = url::Url::parse(url)
             .map_err(|e| TieringError::Config(format!("object store URL {url:?}: {e}")))?;
+        let mut local_root = None;
         let (store, prefix): (Arc<dyn ObjectStore>, Path) = match parsed.scheme() {
             "file" => {
                 let dir = parsed.to_file_path().map_err(|()| {
@@ -46,6 +49,7 @@ impl RemoteStore {
                     TieringError::Config(format!("cannot create {}: {e}", dir.display()))
                 })?;
                 let fs = LocalFileSystem::new_with_prefix(&dir)?;
+                local_root = Some(dir);
                 (Arc::new(fs), Path::default())
             }
             "memory" => (Arc::new(InMemory::new()), Path::default()),
@@ -85,7 +89,30 @@ impl RemoteStore {
             store,
             prefix,
             url: url.to_string(),
+            local_root,
         })
+    }
+
+    /// Makes the object at `path`, once written, survive a power loss. A successful PUT is
+    /// durable on S3; `object_store`'s local file system writes a temporary file and renames
+    /// it without fsync, so for `file://` the file, its directory and the directory above
+    /// (created for a new partition) are fsynced here. Blocking; a no-op for other stores.
+    pub fn sync(&self, path: &Path) -> std::io::Result<()> {
+        let Some(root) = &self.local_root else {
+            return Ok(());
+        };
+        let file = root.join(path.as_ref());
+        std::fs::File::open(&file)?.sync_all()?;
+        let mut dir = file.parent();
+        for _ in 0..2 {
+            let Some(d) = dir else { break };
+            weir_storage::sync_dir(d)?;
+            if d == root {
+                break;
+            }
+            dir = d.parent();
+        }
+        Ok(())
     }
 
     /// The default store of a broker: `file://<data_dir>/remote`.

@@ -128,6 +128,11 @@ pub(crate) async fn upload_segment(
     let put = put_file(tp, spool.clone(), &path).await;
     let _ = std::fs::remove_file(&spool);
     put?;
+    // Durable before the manifest names it (and local retention may delete the segment).
+    let (remote, object) = (tp.remote.clone(), path.clone());
+    tokio::task::spawn_blocking(move || remote.sync(&object))
+        .await
+        .map_err(|e| std::io::Error::other(format!("sync task failed: {e}")))??;
     tp.metrics.uploaded_bytes.increment(summary.bytes_written);
     tp.record_upload(RemoteSegment {
         base_offset: base,

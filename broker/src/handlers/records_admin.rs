@@ -61,6 +61,10 @@ fn delete_local(broker: &Broker, request: &DeleteRecordsRequest) -> LocalResults
                             format!("offset {target} is negative"),
                         ));
                     }
+                    // A table keeps the log it has not applied and flushed (replay needs it).
+                    if let Some(table) = &part.table {
+                        table.make_durable_below(&part.log, target)?;
+                    }
                     part.log
                         .delete_records_before(target)
                         .map_err(ApiError::from)?;

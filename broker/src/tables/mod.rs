@@ -249,6 +249,25 @@ impl TablePartition {
         Ok(())
     }
 
+    /// Makes the state durable through `offset - 1`, so the log below `offset` may be
+    /// deleted (DeleteRecords): the state applies it first if it is behind (an earlier apply
+    /// failed), then the memtables are flushed if they hold any of it. Until this succeeds
+    /// the log is needed for replay and must stay.
+    pub fn make_durable_below(&self, source: &PartitionLog, offset: i64) -> ApiResult<()> {
+        let _order = self.write_order.lock();
+        if self.store.applied_offset() + 1 < offset.min(source.log_end_offset()) {
+            self.catch_up(source)?;
+        }
+        if self.store.durable_applied_offset() + 1 < offset {
+            self.store.flush().map_err(table_error)?;
+            self.last_flush_ms.store(
+                crate::handlers::now_ms(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+        Ok(())
+    }
+
     /// Why the state is behind the log, if it is.
     pub fn fault(&self) -> Option<String> {
         self.fault.lock().clone()
