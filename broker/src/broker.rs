@@ -37,7 +37,7 @@ impl Broker {
         // decompression cap that let them in.
         weir_protocol::records::allow_stored_batch_size(config.batch_max_decompressed_bytes);
         let meta = config.data_dir.join("meta");
-        std::fs::create_dir_all(&meta)?;
+        weir_storage::create_dir_durable(&meta)?;
         let id_path = meta.join("cluster-id");
         let cluster_id = match std::fs::read_to_string(&id_path) {
             Ok(id) if !id.trim().is_empty() => id.trim().to_string(),

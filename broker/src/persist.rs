@@ -2,7 +2,6 @@
 //! cluster id): write a temporary file, fsync it, rename it over the target, fsync the
 //! directory. A reader sees the old or the new content, never a torn one.
 
-use std::fs;
 use std::io;
 use std::path::Path;
 
@@ -11,7 +10,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
-    fs::create_dir_all(dir)?;
+    weir_storage::create_dir_durable(dir)?;
     weir_storage::write_atomic(path, contents)
 }
 

@@ -214,7 +214,7 @@ impl TopicRegistry {
         };
         trash::purge(&registry.broker.data_dir)?;
         let dir = registry.meta_dir();
-        std::fs::create_dir_all(&dir)?;
+        weir_storage::create_dir_durable(&dir)?;
         let mut topics = HashMap::new();
         for entry in std::fs::read_dir(&dir)? {
             let path = entry?.path();

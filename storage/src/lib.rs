@@ -35,6 +35,6 @@ mod validate;
 
 pub use closed_segments::{SegmentBatches, SegmentInfo};
 pub use config::{LogConfig, TimestampType};
-pub use durability::{sync_dir, write_atomic};
+pub use durability::{create_dir_durable, sync_dir, write_atomic};
 pub use error::StorageError;
 pub use partition::{AppendLimits, AppendResult, PartitionLog, ReadResult, ValidatedRequest};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 use crate::config::LogConfig;
-use crate::durability::{sync_dir, DirtySet};
+use crate::durability::{create_dir_durable, sync_dir, DirtySet};
 use crate::error::StorageError;
 use crate::index::{read_index_file, write_index_file, OffsetIndex, TimeIndex};
 use crate::partition::Inner;
@@ -138,7 +138,7 @@ fn load_indexes(
 
 /// Opens (creating if needed) `dir` and recovers the partition state.
 pub(crate) fn recover(dir: &Path, config: LogConfig) -> Result<Inner, StorageError> {
-    fs::create_dir_all(dir)?;
+    create_dir_durable(dir)?;
     let persisted_start = read_log_start(dir)?;
     let bases = list_segments(dir)?;
     let mut producers = ProducerStateMap::default();

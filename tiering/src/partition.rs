@@ -363,11 +363,15 @@ impl TieredPartition {
             .map(drop)
     }
 
-    /// Removes the first `count` segments from the manifest, then their objects.
-    async fn drop_prefix(&self, count: usize, floor: Option<i64>) -> Result<(), TieringError> {
+    /// Removes the segments wholly below `bound` (their next offset at or below it) from the
+    /// manifest, then their objects. The bound is an offset, not a count, and is applied to
+    /// the manifest as it is when edited: retention and DeleteRecords deciding on snapshots
+    /// taken at different times can never remove a segment neither of them chose.
+    async fn drop_below(&self, bound: i64, floor: Option<i64>) -> Result<(), TieringError> {
         let mut dropped = Vec::new();
         self.edit_manifest(|m| {
-            dropped = m.segments.drain(..count.min(m.segments.len())).collect();
+            let count = m.segments.partition_point(|s| s.next_offset <= bound);
+            dropped = m.segments.drain(..count).collect();
             if let Some(floor) = floor {
                 m.log_start_offset = m.log_start_offset.max(floor);
             }
@@ -429,7 +433,8 @@ impl TieredPartition {
         }
         if count > 0 {
             tracing::info!(topic = %self.id.topic, partition = self.id.partition, segments = count, "retention deletes tiered segments");
-            self.drop_prefix(count, None).await?;
+            self.drop_below(m.segments[count - 1].next_offset, None)
+                .await?;
         }
         Ok(())
     }
@@ -441,12 +446,7 @@ impl TieredPartition {
         if offset <= m.log_start_offset {
             return Ok(());
         }
-        let count = m
-            .segments
-            .iter()
-            .take_while(|s| s.next_offset <= offset)
-            .count();
-        self.drop_prefix(count, Some(offset)).await
+        self.drop_below(offset, Some(offset)).await
     }
 
     /// Every object under the partition's prefix.
@@ -680,5 +680,61 @@ impl TieredPartition {
         self.metrics
             .remote_end
             .set(m.end_offset().unwrap_or(-1) as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_storage::LogConfig;
+
+    fn segment(base: i64, next: i64) -> RemoteSegment {
+        RemoteSegment {
+            base_offset: base,
+            last_offset: next - 1,
+            next_offset: next,
+            record_count: next - base,
+            max_timestamp: base,
+            size_bytes: 10,
+            log_bytes: 10,
+            object: format!("t/0/{base:020}-{:020}.arrow", next - 1),
+            uploaded_at_ms: 0,
+        }
+    }
+
+    /// Retention decides on a snapshot of the manifest; DeleteRecords removes the same first
+    /// segment before retention acts. Retention must not then remove the next segment, which
+    /// neither chose.
+    #[tokio::test]
+    async fn retention_acting_on_an_old_snapshot_removes_only_what_it_chose() {
+        let dir = tempfile::tempdir().unwrap();
+        let log =
+            Arc::new(PartitionLog::open(&dir.path().join("t-0"), LogConfig::default()).unwrap());
+        let id = PartitionId {
+            topic: "t".into(),
+            topic_id: "id".into(),
+            partition: 0,
+            changelog: false,
+        };
+        let remote = RemoteStore::open("memory://").unwrap();
+        let tp = TieredPartition::new(id, log, remote, Arc::new(ReadCache::new(1 << 20)));
+        for i in 0..4 {
+            tp.record_upload(segment(i * 100, (i + 1) * 100))
+                .await
+                .unwrap();
+        }
+        let snapshot = tp.manifest();
+        tp.delete_records_before(100).await.unwrap();
+        tp.drop_below(snapshot.segments[0].next_offset, None)
+            .await
+            .unwrap();
+        let bases: Vec<i64> = tp
+            .manifest()
+            .segments
+            .iter()
+            .map(|s| s.base_offset)
+            .collect();
+        assert_eq!(bases, [100, 200, 300]);
+        assert_eq!(tp.manifest().log_start_offset, 100);
     }
 }
