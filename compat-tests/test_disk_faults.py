@@ -79,13 +79,20 @@ def values(bs: str, topic: str) -> list[bytes]:
     return [m.value() for m in consume(bs, topic, 0)]
 
 
-def test_enospc_on_append_fails_the_produce_and_heals_without_restart(faulty):
-    b, disk = faulty
-    bs, topic, other = b.bootstrap, unique_topic("disk-full"), unique_topic("disk-ok")
+def topic_with_records(bs: str, prefix: str, n: int) -> tuple[str, str, list[tuple]]:
+    """A topic holding `n` acknowledged records, and another, empty one."""
+    topic, other = unique_topic(prefix), unique_topic("disk-ok")
     create_topic(bs, topic, 1)
     create_topic(bs, other, 1)
-    first = [(b"k%d" % i, b"v%d" % i) for i in range(100)]
-    assert delivery_errors(bs, topic, first) == list(range(100))
+    first = [(b"k%d" % i, b"v%d" % i) for i in range(n)]
+    assert delivery_errors(bs, topic, first) == list(range(n))
+    return topic, other, first
+
+
+def test_enospc_on_append_fails_the_produce_and_heals_without_restart(faulty):
+    b, disk = faulty
+    bs = b.bootstrap
+    topic, other, first = topic_with_records(bs, "disk-full", 100)
 
     for errno in ("ENOSPC", "EIO"):
         disk.fail("write", f"/topics/{topic}-0/", errno)
@@ -106,11 +113,8 @@ def test_enospc_on_append_fails_the_produce_and_heals_without_restart(faulty):
 def test_failed_fsync_takes_the_log_offline_until_restart(faulty, caplog):
     caplog.set_level(logging.DEBUG, logger=FETCHER_LOG)
     b, disk = faulty
-    bs, topic, other = b.bootstrap, unique_topic("disk-sync"), unique_topic("disk-ok")
-    create_topic(bs, topic, 1)
-    create_topic(bs, other, 1)
-    first = [(b"k%d" % i, b"v%d" % i) for i in range(50)]
-    assert delivery_errors(bs, topic, first) == list(range(50))
+    bs = b.bootstrap
+    topic, other, first = topic_with_records(bs, "disk-sync", 50)
 
     disk.fail("sync", f"/topics/{topic}-0/", "EIO")
     assert produce_once(bs, topic, b"x", b"unsynced") == KafkaError.KAFKA_STORAGE_ERROR

@@ -20,13 +20,12 @@ import json
 import random
 import shutil
 import threading
-import time
 
 import pytest
 from confluent_kafka import KafkaError, Producer, TopicPartition
 
 from conftest import http_get, unique_topic
-from test_tables import changelog, delivery_errors, fold, http_json
+from test_tables import changelog, delivery_errors, fold, http_json, kill_while_writing
 from test_tiering import msum, watermarks
 from weirtest import admin, consume, create_topic
 
@@ -151,18 +150,7 @@ def test_sigkill_during_huge_table_writes_keeps_state_and_changelog_exact(broker
             p.poll(0.2)
         p.flush(120)
 
-    t = threading.Thread(target=writer)
-    t.start()
-    try:
-        for _ in range(6):
-            time.sleep(random.uniform(1.0, 3.0))
-            broker.kill()
-            broker.start()
-        time.sleep(2.0)
-    finally:
-        stop.set()
-        t.join(300)
-    assert not t.is_alive()
+    kill_while_writing(broker, writer, stop, kills=6, pause=(1.0, 3.0), settle=2.0, join_s=300)
     assert len(acked) > 20_000, len(acked)
     broker.restart(crash=True)
     log = check_table(broker, topic)

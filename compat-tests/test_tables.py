@@ -328,18 +328,7 @@ def test_crash_consistency_under_upserts(broker):
                 p.poll(0.005)
         p.flush(90)
 
-    t = threading.Thread(target=writer)
-    t.start()
-    try:
-        for _ in range(5):
-            time.sleep(random.uniform(0.7, 1.5))
-            broker.kill()
-            broker.start()
-        time.sleep(1.0)
-    finally:
-        stop.set()
-        t.join(120)
-    assert not t.is_alive()
+    kill_while_writing(broker, writer, stop, kills=5, pause=(0.7, 1.5), settle=1.0)
     assert len(acked) > 200, len(acked)
     broker.restart(crash=True)
 
@@ -356,6 +345,24 @@ def test_crash_consistency_under_upserts(broker):
             assert (status, row["offset"], row["value"]) == (200, state[key][0], state[key][1].decode())
         else:
             assert status == 404, (key, row)
+
+
+def kill_while_writing(broker, writer, stop: threading.Event, kills: int,
+                       pause: tuple[float, float], settle: float, join_s: float = 120) -> None:
+    """Runs `writer` on a thread while the broker is SIGKILLed and restarted `kills` times,
+    a random `pause` apart; then sets `stop` and waits for the writer to finish."""
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        for _ in range(kills):
+            time.sleep(random.uniform(*pause))
+            broker.kill()
+            broker.start()
+        time.sleep(settle)
+    finally:
+        stop.set()
+        t.join(join_s)
+    assert not t.is_alive()
 
 
 def delivery_errors(bs: str, topic: str, recs: list[tuple], partition: int = 0) -> list:

@@ -109,13 +109,20 @@ def storage_errors(caplog, topic: str) -> int:
                and "KafkaStorageError" in r.getMessage() and topic in r.getMessage())
 
 
-def test_missing_and_corrupt_objects_fail_only_their_offsets(broker_factory, tmp_path, caplog):
-    caplog.set_level(logging.DEBUG, logger=FETCHER_LOG)
+def file_tiered(broker_factory, tmp_path, prefix: str, config: dict | None = None):
+    """A broker tiering to a file:// store under tmp_path, and a new topic on it:
+    (broker, Tiered, store root, topic)."""
     root = tmp_path / "remote"
     b = broker_factory(extra_args=["--object-store", f"file://{root}"], env=FAST)
     t = Tiered(b, FileStore(root))
-    topic = unique_topic("tier-damage")
-    create_topic(t.bs, topic, config=TIERED)
+    topic = unique_topic(prefix)
+    create_topic(t.bs, topic, config=TIERED if config is None else config)
+    return b, t, root, topic
+
+
+def test_missing_and_corrupt_objects_fail_only_their_offsets(broker_factory, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG, logger=FETCHER_LOG)
+    b, t, root, topic = file_tiered(broker_factory, tmp_path, "tier-damage")
     recs = gen_records(1500, seed=71)
     produce(t.bs, topic, recs, conf=SMALL_BATCHES)
     segs = t.wait_settled(topic)
@@ -277,11 +284,8 @@ def test_topic_deleted_during_uploads_leaves_no_objects(broker_factory, s3):
 
 
 def test_unreadable_local_segment_is_kept_and_reported_not_tiered(broker_factory, tmp_path):
-    root = tmp_path / "remote"
-    b = broker_factory(extra_args=["--object-store", f"file://{root}"], env=FAST)
-    t = Tiered(b, FileStore(root))
-    topic = unique_topic("tier-rot")
-    create_topic(t.bs, topic, config={**TIERED, "remote.storage.enable": "false"})
+    b, t, _, topic = file_tiered(broker_factory, tmp_path, "tier-rot",
+                                 {**TIERED, "remote.storage.enable": "false"})
     recs = gen_records(1500, seed=95)
     produce(t.bs, topic, recs, conf=SMALL_BATCHES)
     bases = [int(f.stem) for f in t.logs(topic)]
@@ -317,11 +321,7 @@ def test_unreadable_local_segment_is_kept_and_reported_not_tiered(broker_factory
 
 def test_lost_or_older_manifest_is_repaired_and_every_offset_stays_readable(broker_factory,
                                                                            tmp_path):
-    root = tmp_path / "remote"
-    b = broker_factory(extra_args=["--object-store", f"file://{root}"], env=FAST)
-    t = Tiered(b, FileStore(root))
-    topic = unique_topic("tier-manifest")
-    create_topic(t.bs, topic, config=TIERED)
+    b, t, root, topic = file_tiered(broker_factory, tmp_path, "tier-manifest")
     first = gen_records(1000, seed=97)
     produce(t.bs, topic, first, conf=SMALL_BATCHES)
     t.wait_settled(topic)

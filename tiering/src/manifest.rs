@@ -230,23 +230,25 @@ impl ManifestStore {
     }
 }
 
+/// A manifest entry for tests: offsets `base..next`, made-up sizes.
+#[cfg(test)]
+pub(crate) fn test_segment(base: i64, next: i64) -> RemoteSegment {
+    RemoteSegment {
+        base_offset: base,
+        last_offset: next - 1,
+        next_offset: next,
+        record_count: next - base,
+        max_timestamp: base,
+        size_bytes: 10,
+        log_bytes: 20,
+        object: format!("t/0/{base}"),
+        uploaded_at_ms: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn seg(base: i64, next: i64) -> RemoteSegment {
-        RemoteSegment {
-            base_offset: base,
-            last_offset: next - 1,
-            next_offset: next,
-            record_count: next - base,
-            max_timestamp: base,
-            size_bytes: 10,
-            log_bytes: 20,
-            object: format!("t/0/{base}"),
-            uploaded_at_ms: 0,
-        }
-    }
 
     #[tokio::test]
     async fn save_load_and_lookup() {
@@ -256,7 +258,7 @@ mod tests {
         assert_eq!(store.load_remote().await.unwrap(), None);
         let mut m = Manifest::new("t", "id", 0);
         assert_eq!(m.start_offset(), None);
-        m.segments = vec![seg(0, 10), seg(10, 25)];
+        m.segments = vec![test_segment(0, 10), test_segment(10, 25)];
         m.uploaded_up_to = 25;
         store.save(&m).await.unwrap();
         m.log_start_offset = 12;
@@ -277,7 +279,7 @@ mod tests {
     #[test]
     fn rejects_gaps_and_garbage() {
         let mut m = Manifest::new("t", "id", 0);
-        m.segments = vec![seg(0, 10), seg(11, 20)];
+        m.segments = vec![test_segment(0, 10), test_segment(11, 20)];
         let bytes = serde_json::to_vec(&m).unwrap();
         assert!(Manifest::parse(&bytes, "m").is_err());
         assert!(Manifest::parse(b"{", "m").is_err());

@@ -686,21 +686,8 @@ impl TieredPartition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::test_segment;
     use weir_storage::LogConfig;
-
-    fn segment(base: i64, next: i64) -> RemoteSegment {
-        RemoteSegment {
-            base_offset: base,
-            last_offset: next - 1,
-            next_offset: next,
-            record_count: next - base,
-            max_timestamp: base,
-            size_bytes: 10,
-            log_bytes: 10,
-            object: format!("t/0/{base:020}-{:020}.arrow", next - 1),
-            uploaded_at_ms: 0,
-        }
-    }
 
     /// Retention decides on a snapshot of the manifest; DeleteRecords removes the same first
     /// segment before retention acts. Retention must not then remove the next segment, which
@@ -719,7 +706,7 @@ mod tests {
         let remote = RemoteStore::open("memory://").unwrap();
         let tp = TieredPartition::new(id, log, remote, Arc::new(ReadCache::new(1 << 20)));
         for i in 0..4 {
-            tp.record_upload(segment(i * 100, (i + 1) * 100))
+            tp.record_upload(test_segment(i * 100, (i + 1) * 100))
                 .await
                 .unwrap();
         }
