@@ -19,6 +19,12 @@
  * Rewriting the file starts a new rule (and resets `after`); emptying it clears the fault, so
  * tests can fail a disk and heal it while the process runs. Every failure injected is counted
  * in the file named by WEIR_FAULT_LOG (one line per failure), if set.
+ *
+ * Power loss: with WEIR_FAULT_SYNCED=<file>, every successful fsync/fdatasync of a file whose
+ * path contains WEIR_FAULT_TRACK (default: every file) appends "<size> <path>" to that file:
+ * what the file held when it was last made durable. A test kills the process, truncates each
+ * file to its last synced size (a file never synced to nothing) and starts it again: what a
+ * power cut after the last fsync would have left of appended data.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -28,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -106,6 +113,31 @@ static int fault_for_path(const char *call, const char *path) {
     return result;
 }
 
+/* Records the size `fd` had when a sync of it succeeded (see WEIR_FAULT_SYNCED). */
+static void note_synced(int fd) {
+    const char *synced = getenv("WEIR_FAULT_SYNCED");
+    if (synced == NULL) return;
+    char link[64], path[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    if (n < 0) return;
+    path[n] = '\0';
+    const char *track = getenv("WEIR_FAULT_TRACK");
+    if (track != NULL && strstr(path, track) == NULL) return;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return;
+    char line[4200];
+    int len = snprintf(line, sizeof line, "%lld %s\n", (long long)st.st_size, path);
+    if (len <= 0 || len >= (int)sizeof line) return;
+    pthread_mutex_lock(&lock);
+    int out = (int)syscall(SYS_openat, AT_FDCWD, synced, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (out >= 0) {
+        syscall(SYS_write, out, line, (size_t)len);
+        syscall(SYS_close, out);
+    }
+    pthread_mutex_unlock(&lock);
+}
+
 static int fault_for_fd(const char *call, int fd) {
     char link[64], path[4096];
     pthread_mutex_lock(&lock);
@@ -178,13 +210,17 @@ ssize_t pwritev(int fd, const struct iovec *iov, int iovcnt, off_t offset) {
 int fsync(int fd) {
     resolve_fsync();
     FAIL_FD("sync", fd);
-    return real_fsync(fd);
+    int r = real_fsync(fd);
+    if (r == 0) note_synced(fd);
+    return r;
 }
 
 int fdatasync(int fd) {
     resolve_fdatasync();
     FAIL_FD("sync", fd);
-    return real_fdatasync(fd);
+    int r = real_fdatasync(fd);
+    if (r == 0) note_synced(fd);
+    return r;
 }
 
 static int fail_rename(const char *from, const char *to) {
