@@ -11,6 +11,8 @@ sync, rename), a path substring and an errno; emptying it heals the disk.
   a restart recovers the log from what is on disk.
 - Topic metadata: a CreateTopics whose definition cannot be written is refused and creates
   nothing.
+- Metadata files with bit rot (topic definition, producer-id state, cluster id) are survived
+  with nothing lost.
 - Power loss, not only SIGKILL: faultfs records each segment file's size at its last good
   fsync; the test kills the broker, cuts every segment back to that size and restarts it,
   four times under an idempotent acks=all load. Every acknowledged record is there, once.
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import KafkaError, Producer
+from confluent_kafka.admin import ConfigResource
 
 from conftest import unique_topic
 from test_tables import delivery_errors
@@ -244,3 +247,38 @@ def test_power_loss_keeps_every_acknowledged_record(broker_factory, faultfs, tmp
         p.produce(cached, value=b"c%d" % i, partition=0)
     assert p.flush(30) == 0
     assert power_cut(b, synced, b.data_dir / "topics" / f"{cached}-0") > 0
+
+
+def test_corrupt_metadata_files_are_survived(broker):
+    """Bit rot in a topic definition (restored from its copy, configs included), in the
+    producer-id state (ids continue above every id handed out) and in the cluster id (a new
+    one): the broker starts, every record is there and idempotent producers work."""
+    bs, topic = broker.bootstrap, unique_topic("meta-rot")
+    create_topic(bs, topic, 2, {"cleanup.policy": "compact", "retention.ms": "123456789"})
+    assert delivery_errors(bs, topic, [(b"k", b"v1")]) == [0]
+    p = Producer({"bootstrap.servers": bs, "enable.idempotence": True})
+    p.produce(topic, key=b"k", value=b"v2", partition=0)
+    assert p.flush(30) == 0
+    broker.terminate()
+    meta = broker.data_dir / "meta"
+    definition = meta / "topics" / f"{topic}.json"
+    rotten = bytearray(definition.read_bytes())
+    rotten[len(rotten) // 2] ^= 0x41
+    definition.write_bytes(bytes(rotten[:-3]))
+    (meta / "producer-ids.json").write_bytes(b"\x00\x17garbage")
+    (meta / "cluster-id").write_bytes(b"")
+
+    broker.start()
+    assert "restored from its copy" in broker.log_text()
+    assert "producer id state is unreadable" in broker.log_text()
+    client = admin(bs)  # keep the handle alive until the results are in
+    md = client.list_topics(topic=topic, timeout=10).topics[topic]
+    assert len(md.partitions) == 2
+    configs = client.describe_configs([ConfigResource("topic", topic)])
+    cfg = next(iter(configs.values())).result(30)
+    assert (cfg["cleanup.policy"].value, cfg["retention.ms"].value) == ("compact", "123456789")
+    assert [m.value() for m in consume(bs, topic, 0)] == [b"v1", b"v2"]
+    p = Producer({"bootstrap.servers": bs, "enable.idempotence": True})
+    p.produce(topic, key=b"k", value=b"v3", partition=0)
+    assert p.flush(30) == 0
+    assert [m.value() for m in consume(bs, topic, 0)] == [b"v1", b"v2", b"v3"]

@@ -13,6 +13,17 @@ use crate::persist::write_atomic;
 
 const BLOCK: i64 = 1000;
 
+/// Where ids continue when the persisted position is unreadable (bit rot; the atomic writes
+/// rule out torn files): the clock in milliseconds times 2^20. Blocks of [`BLOCK`] ids from 0
+/// never get near it (that would take 10^18 InitProducerId calls), and a later recovery
+/// starts higher again as the clock moves on.
+fn start_after_unreadable_state() -> i64 {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    ms.saturating_mul(1 << 20)
+}
+
 #[derive(Serialize, Deserialize)]
 struct Persisted {
     next_block_start: i64,
@@ -34,11 +45,14 @@ impl ProducerIdAllocator {
     pub fn open(meta_dir: PathBuf) -> anyhow::Result<ProducerIdAllocator> {
         let path = meta_dir.join("producer-ids.json");
         let start = match std::fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice::<Persisted>(&bytes)
-                    .map_err(|e| anyhow::anyhow!("corrupt {}: {e}", path.display()))?
-                    .next_block_start
-            }
+            Ok(bytes) => match serde_json::from_slice::<Persisted>(&bytes) {
+                Ok(persisted) => persisted.next_block_start,
+                Err(e) => {
+                    let start = start_after_unreadable_state();
+                    tracing::error!(file = %path.display(), error = %e, start, "producer id state is unreadable; handing out ids from above any handed out before");
+                    start
+                }
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
             Err(e) => return Err(e.into()),
         };
@@ -91,5 +105,21 @@ mod tests {
         // Ids of the persisted block may have been handed out before the restart.
         assert_eq!(b.next_id(), BLOCK);
         assert_eq!(b.allocate().unwrap(), BLOCK);
+    }
+
+    #[test]
+    fn unreadable_state_continues_above_every_id_handed_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = ProducerIdAllocator::open(dir.path().to_path_buf()).unwrap();
+        let before = (0..2500).map(|_| a.allocate().unwrap()).max().unwrap();
+        drop(a);
+        std::fs::write(dir.path().join("producer-ids.json"), b"{\"next_block_st").unwrap();
+        let b = ProducerIdAllocator::open(dir.path().to_path_buf()).unwrap();
+        let next = b.allocate().unwrap();
+        assert!(next > before + (1 << 40), "{next}");
+        drop(b);
+        // The recovered position is persisted like any other.
+        let c = ProducerIdAllocator::open(dir.path().to_path_buf()).unwrap();
+        assert!(c.next_id() > next);
     }
 }

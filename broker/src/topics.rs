@@ -2,11 +2,12 @@
 //!
 //! Reads (every produce and fetch) go through an [`ArcSwap`] snapshot and take no lock;
 //! changes (create, delete, add partitions, alter configs) are serialised by one mutex, write
-//! the topic's definition to `<data-dir>/meta/topics/<name>.json` atomically, then publish a
-//! new snapshot. Partition `p` of topic `t` lives in `<data-dir>/topics/t-p/`. Changes do
+//! the topic's definition ([`definitions`]: `<data-dir>/meta/topics/<name>.json` and a copy,
+//! atomically), then publish a new snapshot. Partition `p` of topic `t` lives in `<data-dir>/topics/t-p/`. Changes do
 //! disk work (directories, fsyncs, RocksDB): handlers call them on the blocking pool. They
 //! are bounded by the partition limits ([`limits`]).
 
+mod definitions;
 mod limits;
 mod partition;
 mod trash;
@@ -18,17 +19,16 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use kafka_protocol::error::ResponseError;
 use metrics::Counter;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use weir_storage::PartitionLog;
 use weir_tiering::{PartitionId, TieredPartition, Tiering};
 
+use definitions::{Definitions, TopicRecord};
 pub use limits::{check_request_partitions, logs_per_partition};
 pub use partition::Partition;
 
 use crate::config::BrokerConfig;
 use crate::errors::{ApiError, ApiResult};
-use crate::persist::write_atomic;
 use crate::tables::TablePartition;
 use crate::topic_config;
 
@@ -81,15 +81,6 @@ impl Topic {
             .ok()
             .and_then(|i| self.partitions.load().get(i).cloned())
     }
-}
-
-/// What is persisted per topic.
-#[derive(Serialize, Deserialize)]
-struct TopicRecord {
-    name: String,
-    id: Uuid,
-    partitions: i32,
-    configs: BTreeMap<String, String>,
 }
 
 /// An immutable view of all topics, indexed by name and by id; replaced on every change.
@@ -193,8 +184,8 @@ pub fn validate_topic_name(name: &str) -> ApiResult<()> {
 }
 
 impl TopicRegistry {
-    fn meta_dir(&self) -> PathBuf {
-        self.broker.data_dir.join("meta").join("topics")
+    fn definitions(&self) -> Definitions {
+        Definitions::new(&self.broker.data_dir.join("meta"))
     }
 
     fn partition_dir(&self, topic: &str, index: i32) -> PathBuf {
@@ -213,16 +204,11 @@ impl TopicRegistry {
             changes: parking_lot::Mutex::new(()),
         };
         trash::purge(&registry.broker.data_dir)?;
-        let dir = registry.meta_dir();
-        weir_storage::create_dir_durable(&dir)?;
+        let definitions = registry.definitions();
+        let records = definitions.load_all()?;
+        definitions.backfill(&records)?;
         let mut topics = HashMap::new();
-        for entry in std::fs::read_dir(&dir)? {
-            let path = entry?.path();
-            if path.extension().and_then(|e| e.to_str()) != Some("json") {
-                continue;
-            }
-            let record: TopicRecord = serde_json::from_slice(&std::fs::read(&path)?)
-                .map_err(|e| anyhow::anyhow!("corrupt topic metadata {}: {e}", path.display()))?;
+        for record in records {
             let topic = registry.build_topic(&record)?;
             tracing::info!(topic = %record.name, partitions = record.partitions, "loaded topic");
             topics.insert(record.name.clone(), Arc::new(topic));
@@ -362,9 +348,8 @@ impl TopicRegistry {
             partitions: topic.partitions.load().len() as i32,
             configs: (*topic.configs()).clone(),
         };
-        let json = serde_json::to_vec_pretty(&record)
-            .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
-        write_atomic(&self.meta_dir().join(format!("{}.json", topic.name)), &json)
+        self.definitions()
+            .save(&record)
             .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))
     }
 
@@ -493,7 +478,8 @@ impl TopicRegistry {
                 format!("{name} is the changelog of table topic {source}; delete {source} instead"),
             ));
         }
-        std::fs::remove_file(self.meta_dir().join(format!("{name}.json")))
+        self.definitions()
+            .remove(name)
             .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
         self.publish(|map| {
             map.remove(name);
