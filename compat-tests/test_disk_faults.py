@@ -11,6 +11,7 @@ sync, rename), a path substring and an errno; emptying it heals the disk.
   a restart recovers the log from what is on disk.
 - Topic metadata: a CreateTopics whose definition cannot be written is refused and creates
   nothing.
+- RocksDB: a table flush that fails surfaces as KAFKA_STORAGE_ERROR and loses nothing.
 - Metadata files with bit rot (topic definition, producer-id state, cluster id) are survived
   with nothing lost.
 - Power loss, not only SIGKILL: faultfs records each segment file's size at its last good
@@ -29,12 +30,13 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import ConfigResource
 
 from conftest import unique_topic
 from test_tables import delivery_errors
-from test_tiering import msum
+from test_table_atomicity import lookup_all
+from test_tiering import msum, watermarks
 from test_tiering_edges import FETCHER_LOG, consume_until_quiet, storage_errors
 from weirtest import admin, consume, create_topic
 
@@ -282,3 +284,27 @@ def test_corrupt_metadata_files_are_survived(broker):
     p.produce(topic, key=b"k", value=b"v3", partition=0)
     assert p.flush(30) == 0
     assert [m.value() for m in consume(bs, topic, 0)] == [b"v1", b"v2", b"v3"]
+
+
+def test_rocksdb_write_failure_is_surfaced_and_loses_nothing(faulty):
+    """A table's RocksDB flush that fails (EIO on its files) fails the DeleteRecords that
+    needed it — the log it would have deleted stays — and after a restart every row is
+    there."""
+    b, disk = faulty
+    bs, topic = b.bootstrap, unique_topic("disk-table")
+    create_topic(bs, topic, 1, {"cleanup.policy": "compact"})
+    rows = [(b"k%d" % i, b"v%d" % i) for i in range(300)]
+    assert delivery_errors(bs, topic, rows) == list(range(300))
+    disk.fail("write", f"/topics/{topic}-0/table/", "EIO")
+    client = admin(bs)
+    done = client.delete_records([TopicPartition(topic, 0, 300)], request_timeout=30)
+    with pytest.raises(Exception) as refused:
+        next(iter(done.values())).result(30)
+    assert refused.value.args[0].code() == KafkaError.KAFKA_STORAGE_ERROR, refused.value
+    assert any("/table/" in line for line in disk.injected())
+    assert watermarks(bs, topic) == (0, 300)
+    disk.heal()
+    b.kill()
+    b.start()
+    assert lookup_all(b, topic, [k for k, _ in rows]) == {
+        k: (i, v) for i, (k, v) in enumerate(rows)}
