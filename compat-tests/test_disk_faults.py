@@ -11,6 +11,7 @@ sync, rename), a path substring and an errno; emptying it heals the disk.
   a restart recovers the log from what is on disk.
 - Topic metadata: a CreateTopics whose definition cannot be written is refused and creates
   nothing.
+- The group log: an OffsetCommit that cannot be stored is refused and never served.
 - RocksDB: a table flush that fails surfaces as KAFKA_STORAGE_ERROR and loses nothing.
 - Metadata files with bit rot (topic definition, producer-id state, cluster id) are survived
   with nothing lost.
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import KafkaError, Producer, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions
 from confluent_kafka.admin import ConfigResource
 
 from conftest import unique_topic
@@ -308,3 +310,37 @@ def test_rocksdb_write_failure_is_surfaced_and_loses_nothing(faulty):
     b.start()
     assert lookup_all(b, topic, [k for k, _ in rows]) == {
         k: (i, v) for i, (k, v) in enumerate(rows)}
+
+
+def test_group_commit_that_cannot_be_stored_is_refused_and_not_served(faulty):
+    """An OffsetCommit whose group-log write fails is answered with an error, and OffsetFetch
+    keeps answering the last stored offset — before and after a restart."""
+    b, disk = faulty
+    bs, topic, group = b.bootstrap, unique_topic("disk-group"), unique_topic("g")
+    create_topic(bs, topic, 1)
+    client = admin(bs)
+
+    def commit(offset: int):
+        """The partition's error of an AlterConsumerGroupOffsets (OffsetCommit), or None."""
+        req = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, offset)])
+        done = next(iter(client.alter_consumer_group_offsets([req]).values())).result(30)
+        error = done.topic_partitions[0].error
+        return error.code() if error else None
+
+    def committed() -> int:
+        req = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0)])
+        got = next(iter(client.list_consumer_group_offsets([req]).values())).result(30)
+        return got.topic_partitions[0].offset
+
+    assert commit(5) is None
+    disk.fail("write", "/meta/groups.log", "EIO")
+    assert commit(9) == KafkaError.COORDINATOR_NOT_AVAILABLE
+    assert any("groups.log" in line for line in disk.injected())
+    assert committed() == 5
+    disk.heal()
+    b.kill()
+    b.start()
+    client = admin(bs)
+    assert committed() == 5
+    assert commit(11) is None
+    assert committed() == 11

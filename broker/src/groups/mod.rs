@@ -197,6 +197,9 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
         }
+        // What the commit replaces, put back if it cannot be made durable: a commit that was
+        // not stored must not be what OffsetFetch answers.
+        let mut replaced = Vec::new();
         let records = {
             let mut groups = self.groups.lock();
             if !groups.contains_key(group_id) {
@@ -215,9 +218,9 @@ impl GroupCoordinator {
             let records: Vec<StoreRecord> = offsets
                 .into_iter()
                 .map(|(topic, partition, value)| {
-                    group
-                        .offsets
-                        .insert((topic.clone(), partition), value.clone());
+                    let key = (topic.clone(), partition);
+                    let before = group.offsets.insert(key.clone(), value.clone());
+                    replaced.push((key, before, value.clone()));
                     StoreRecord::Offset {
                         group: group_id.to_string(),
                         topic,
@@ -230,6 +233,18 @@ impl GroupCoordinator {
         };
         self.store.append_durable(records).await.map_err(|e| {
             tracing::error!(error = %e, group = group_id, "offset commit not persisted");
+            let mut groups = self.groups.lock();
+            if let Some(group) = groups.get_mut(group_id) {
+                for (key, before, ours) in replaced {
+                    // Only where no later commit has replaced ours meanwhile.
+                    if group.offsets.get(&key) == Some(&ours) {
+                        match before {
+                            Some(b) => group.offsets.insert(key, b),
+                            None => group.offsets.remove(&key),
+                        };
+                    }
+                }
+            }
             ResponseError::CoordinatorNotAvailable
         })
     }
