@@ -23,9 +23,9 @@ Bit rot in a local segment waiting for upload: the segment is not tiered and not
 (it is the only copy), tiering of the partition stops before it, the broker says so once at
 ERROR and counts it in weir_storage_corrupt_batches_total, and every other offset is served.
 
-A manifest lost or rolled back in the store is repaired, never read as "nothing is tiered":
-from the local copy when the store's is missing or older, and from the store's listing (each
-object's footer) when the local copy is gone too. Every acknowledged offset stays readable and
+A manifest lost, rolled back or damaged in the store is repaired, never read as "nothing is
+tiered": from the local copy when the store's is missing, older or unreadable, and from the
+store's listing (each object's footer) when the local copy is gone too. Every acknowledged offset stays readable and
 no object is deleted.
 
 Retention rules (as Kafka's): on a tiered topic, local.retention.bytes/ms may be neither -1
@@ -356,3 +356,17 @@ def test_lost_or_older_manifest_is_repaired_and_every_offset_stays_readable(brok
     assert_same([msg_tuple(m) for m in consume(t.bs, topic)], everything, "after a loss")
     assert t.arrow_keys(topic) == objects
     assert "adopting a tiered segment the manifest had lost" in b.log_text()
+
+    # 3. The store's manifest unreadable (a torn or rotten object): repaired like a lost one.
+    b.terminate()
+    (root / key).write_bytes(b'{"version": 1, "topic": "' + topic.encode() + b'", "segm')
+    b.start()
+    def repaired() -> bool:
+        try:
+            return spans(t.segments(topic)[:len(segs)]) == spans(segs)
+        except ValueError:  # still the damaged object
+            return False
+    wait_for(repaired, "the manifest repaired after damage")
+    assert_same([msg_tuple(m) for m in consume(t.bs, topic)], everything, "after damage")
+    assert t.arrow_keys(topic) == objects
+    assert "the store's manifest is unreadable" in b.log_text()

@@ -500,10 +500,18 @@ impl TieredPartition {
     ///   [`ORPHAN_GRACE_MS`]. Anything else is kept and logged.
     pub(crate) async fn reconcile(&self) -> Result<(), TieringError> {
         let mut store = self.manifest_store.lock().await;
-        let remote = store
-            .load_remote()
-            .await
-            .inspect_err(|_| metrics::object_store_error("get"))?;
+        let remote = match store.load_remote().await {
+            Ok(remote) => remote,
+            // Unreadable (bit rot, a partial write by another tool): repaired like a lost one.
+            Err(TieringError::Manifest(why)) => {
+                tracing::error!(topic = %self.id.topic, partition = self.id.partition, error = %why, "the store's manifest is unreadable; repairing it");
+                None
+            }
+            Err(e) => {
+                metrics::object_store_error("get");
+                return Err(e);
+            }
+        };
         let local = Some(self.manifest())
             .filter(|m| m.topic_id == self.id.topic_id)
             .filter(|m| !m.segments.is_empty() || m.uploaded_up_to > 0);
