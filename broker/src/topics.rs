@@ -301,7 +301,11 @@ impl TopicRegistry {
             .filter(|(k, _)| topic_config::CHANGELOG_INHERITED.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        topic_config::log_config(&inherited, &self.broker)
+        let mut config = topic_config::log_config(&inherited, &self.broker);
+        // The changelog is fsynced only after its source (produce, table maintenance), never
+        // on a schedule of its own: it must never be durable past source records that are not.
+        config.write_caching = false;
+        config
     }
 
     fn open_table(

@@ -360,6 +360,20 @@ impl PartitionLog {
         }
     }
 
+    /// Fsyncs everything appended so far and publishes it as durable, on this thread. Blocking
+    /// (it takes the group-commit lock, so it never publishes past a round still running):
+    /// call it from a blocking thread, never from an async task.
+    pub fn sync_now(&self) -> Result<(), StorageError> {
+        let _round = self.sync.lock.blocking_lock();
+        let (pending, end) = self.inner.lock().take_pending(&self.dir);
+        if pending.is_empty() {
+            self.offline.check()?;
+            self.sync.publish(end);
+            return Ok(());
+        }
+        self.run_sync_blocking(pending, end)
+    }
+
     /// Why the log is offline (a failed fsync), if it is.
     pub fn offline_reason(&self) -> Option<String> {
         self.offline.reason()

@@ -259,13 +259,22 @@ impl TablePartition {
             self.catch_up(source)?;
         }
         if self.store.durable_applied_offset() + 1 < offset {
-            self.store.flush().map_err(table_error)?;
+            self.flush_after(source)?;
             self.last_flush_ms.store(
                 crate::handlers::now_ms(),
                 std::sync::atomic::Ordering::Relaxed,
             );
         }
         Ok(())
+    }
+
+    /// Makes the state durable, in the order that keeps it derivable from the log after a
+    /// power loss: the source log first, then the changelog, then RocksDB — never the state or
+    /// the changelog durable past source records that are not.
+    fn flush_after(&self, source: &PartitionLog) -> ApiResult<()> {
+        source.sync_now()?;
+        self.changelog.sync_now()?;
+        self.store.flush().map_err(table_error)
     }
 
     /// Why the state is behind the log, if it is.
@@ -354,7 +363,7 @@ impl TablePartition {
         if self.store.applied_offset() > self.store.durable_applied_offset()
             && now_ms.saturating_sub(last_flush) >= FLUSH_INTERVAL_MS
         {
-            self.store.flush().map_err(table_error)?;
+            self.flush_after(source)?;
             self.last_flush_ms
                 .store(now_ms, std::sync::atomic::Ordering::Relaxed);
         }
@@ -383,8 +392,9 @@ impl TablePartition {
         Ok(changes)
     }
 
-    /// Flushes the store (clean shutdown).
+    /// Clean shutdown, after the source log closed: the changelog, then the store.
     pub fn close(&self) -> ApiResult<()> {
+        self.changelog.close()?;
         self.store.flush().map_err(table_error)
     }
 
