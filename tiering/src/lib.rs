@@ -7,6 +7,7 @@
 //!   rebuilding of Kafka batches from rows;
 //! - [`manifest`]: the per-partition record of what is uploaded;
 //! - [`partition`]: one partition's tiering state, remote reads and manifest changes;
+//! - [`reconcile`]: settling and repairing a manifest against the store after a restart;
 //! - [`upload`], [`service`]: the background uploader and retention loop;
 //! - [`cache`], [`metrics`]: the read cache and the metric handles.
 
@@ -17,6 +18,7 @@ pub mod manifest;
 pub mod metrics;
 pub mod partition;
 pub mod rebuild;
+pub mod reconcile;
 pub mod schema;
 pub mod segment_file;
 pub mod service;
