@@ -101,6 +101,11 @@ impl TieredPartition {
             .save(&adopted)
             .await
             .inspect_err(|_| metrics::object_store_error("put"))?;
+        // Readers see the repaired manifest as soon as the store has it, not after the
+        // orphans are gone: a fetch in between would find the tiered offsets out of range.
+        let adopted = Arc::new(adopted);
+        *self.manifest.write() = adopted.clone();
+        self.update_gauges();
         let local_start = self.log.log_start_offset();
         let first_tiered = adopted.start_offset().unwrap_or(adopted.uploaded_up_to);
         let now_ms = std::time::SystemTime::now()
@@ -118,9 +123,7 @@ impl TieredPartition {
                 tracing::warn!(object = key, uploaded_up_to = adopted.uploaded_up_to, "keeping an object no manifest names (it may hold the only copy of its offsets)");
             }
         }
-        *self.manifest.write() = Arc::new(adopted);
         self.reconciled.store(true, Ordering::SeqCst);
-        self.update_gauges();
         Ok(())
     }
 
