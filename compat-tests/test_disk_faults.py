@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -37,7 +35,7 @@ from confluent_kafka import ConsumerGroupTopicPartitions
 from confluent_kafka.admin import ConfigResource
 
 from conftest import unique_topic
-from test_tables import delivery_errors, fold
+from test_tables import delivery_errors, fold, kill_while_writing
 from test_table_atomicity import check_table, lookup_all
 from test_tiering import msum, wait_for, watermarks
 from test_tiering_edges import FETCHER_LOG, consume_until_quiet, storage_errors
@@ -219,19 +217,8 @@ def test_power_loss_keeps_every_acknowledged_record(broker_factory, faultfs, tmp
                 p.poll(0.005)
         p.flush(120)
 
-    t = threading.Thread(target=writer)
-    t.start()
-    dropped = 0
-    try:
-        for _ in range(4):
-            time.sleep(random.uniform(1.0, 2.0))
-            dropped += power_cut(b, synced, b.data_dir / "topics")
-            b.start()
-        time.sleep(1.0)
-    finally:
-        stop.set()
-        t.join(180)
-    assert not t.is_alive()
+    kill_while_writing(b, writer, stop, kills=4, pause=(1.0, 2.0), settle=1.0, join_s=180,
+                       crash=lambda: power_cut(b, synced, b.data_dir / "topics"))
     assert len(acked) > 1000, len(acked)
     b.kill()
     b.start()

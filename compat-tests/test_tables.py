@@ -348,15 +348,17 @@ def test_crash_consistency_under_upserts(broker):
 
 
 def kill_while_writing(broker, writer, stop: threading.Event, kills: int,
-                       pause: tuple[float, float], settle: float, join_s: float = 120) -> None:
-    """Runs `writer` on a thread while the broker is SIGKILLed and restarted `kills` times,
-    a random `pause` apart; then sets `stop` and waits for the writer to finish."""
+                       pause: tuple[float, float], settle: float, join_s: float = 120,
+                       crash=None) -> None:
+    """Runs `writer` on a thread while the broker is SIGKILLed (or `crash()` is called
+    instead) and restarted `kills` times, a random `pause` apart; then sets `stop` and waits
+    for the writer to finish."""
     t = threading.Thread(target=writer)
     t.start()
     try:
         for _ in range(kills):
             time.sleep(random.uniform(*pause))
-            broker.kill()
+            (crash or broker.kill)()
             broker.start()
         time.sleep(settle)
     finally:
