@@ -69,12 +69,12 @@ impl PendingSync {
 /// maintenance from then on (`KAFKA_STORAGE_ERROR`); a restart recovers it from what is really
 /// on disk.
 #[derive(Debug, Default)]
-pub(crate) struct Offline(parking_lot::Mutex<Option<String>>);
+pub(crate) struct Offline(std::sync::OnceLock<String>);
 
 impl Offline {
-    /// `Ok` while the log is online.
+    /// `Ok` while the log is online (one atomic load: every append and read asks).
     pub(crate) fn check(&self) -> Result<(), StorageError> {
-        match &*self.0.lock() {
+        match self.0.get() {
             Some(reason) => Err(StorageError::Offline(reason.clone())),
             None => Ok(()),
         }
@@ -82,21 +82,19 @@ impl Offline {
 
     /// Why the log is offline, if it is.
     pub(crate) fn reason(&self) -> Option<String> {
-        self.0.lock().clone()
+        self.0.get().cloned()
     }
 
     /// Takes the log at `dir` offline because `what` failed with `e`; returns the error for
     /// the caller. The first failure is logged at ERROR and counted.
     pub(crate) fn fail(&self, dir: &Path, what: &str, e: &io::Error) -> StorageError {
-        let mut state = self.0.lock();
-        if state.is_none() {
-            let reason = format!("{what} of {} failed: {e}", dir.display());
+        let reason = format!("{what} of {} failed: {e}", dir.display());
+        if self.0.set(reason).is_ok() {
             tracing::error!(dir = %dir.display(), error = %e, "{what} failed: the log is offline (nothing written since its last good fsync is acknowledged; produce and fetch answer KAFKA_STORAGE_ERROR) until the broker restarts and recovers it from disk");
             metrics::gauge!("weir_storage_offline_logs").increment(1.0);
             metrics::counter!("weir_storage_fsync_failures_total").increment(1);
-            *state = Some(reason);
         }
-        StorageError::Offline(state.clone().unwrap_or_default())
+        StorageError::Offline(self.0.get().cloned().unwrap_or_default())
     }
 }
 
