@@ -36,7 +36,7 @@ from confluent_kafka.admin import ConfigResource
 
 from conftest import unique_topic
 from test_tables import delivery_errors, fold, kill_while_writing
-from test_table_atomicity import check_table, lookup_all
+from test_table_atomicity import check_table, log_of, lookup_all
 from test_tiering import msum, wait_for, watermarks
 from test_tiering_edges import FETCHER_LOG, consume_until_quiet, storage_errors
 from weirtest import admin, consume, create_topic
@@ -361,3 +361,54 @@ def test_power_loss_keeps_a_table_derivable_from_its_log(broker_factory, faultfs
     # Every key ever written, not only those the log still has: none is ahead of the log.
     keys = [b"k%d" % i for i in range(300)]
     assert lookup_all(b, topic, keys) == fold(log)[0]
+
+
+def test_table_write_whose_changelog_cannot_be_written_is_all_or_nothing(faulty):
+    """A table write appends to the log, then to `T.changelog`, then commits the state. When
+    the changelog append fails (ENOSPC, EIO) after the log append succeeded, the log append is
+    undone: the refused records are never readable from the topic, the changelog or a lookup;
+    an idempotent producer retrying through the fault is written exactly once when the disk
+    heals; and the file holds nothing of the refused writes after a restart."""
+    b, disk = faulty
+    bs, topic = b.bootstrap, unique_topic("disk-table-atomic")
+    create_topic(bs, topic, 1, {"cleanup.policy": "compact"})
+    rows = [(b"k%d" % (i % 40), b"v%d" % i) for i in range(100)]
+    assert delivery_errors(bs, topic, rows) == list(range(100))
+    before = check_table(b, topic)
+    changelog_end = watermarks(bs, f"{topic}.changelog")
+
+    for errno in ("ENOSPC", "EIO"):
+        disk.fail("write", f"/topics/{topic}.changelog-0/", errno)
+        assert produce_once(bs, topic, b"k1", b"refused-" + errno.encode()) == \
+            KafkaError.KAFKA_STORAGE_ERROR
+        assert produce_once(bs, topic, b"new", b"refused") == KafkaError.KAFKA_STORAGE_ERROR
+        assert watermarks(bs, topic) == (0, 100)
+        assert watermarks(bs, f"{topic}.changelog") == changelog_end
+        assert log_of(bs, topic) == before
+        assert lookup_all(b, topic, [b"k1", b"new"]) == {b"k1": (81, b"v81")}
+        disk.heal()
+    assert sum(1 for line in disk.injected() if ".changelog-0/" in line) >= 4
+
+    # An idempotent producer keeps retrying through the fault; once the disk heals its
+    # record is written once, at the next offset.
+    disk.fail("write", f"/topics/{topic}.changelog-0/", "ENOSPC")
+    p = Producer({"bootstrap.servers": bs, "enable.idempotence": True, "acks": "all",
+                  "message.timeout.ms": 60000, "retry.backoff.ms": 200})
+    reports = []
+    p.produce(topic, key=b"k2", value=b"retried", partition=0,
+              on_delivery=lambda err, msg: reports.append(err.code() if err else msg.offset()))
+    wait_for(lambda: sum(1 for line in disk.injected() if ".changelog-0/" in line) >= 7,
+             "the retries met the fault")
+    p.poll(0)
+    assert reports == []
+    assert watermarks(bs, topic) == (0, 100)
+    disk.heal()
+    assert p.flush(60) == 0
+    assert reports == [100]
+    after = check_table(b, topic)
+    assert after == before + [(100, b"k2", b"retried", after[-1][3])]
+
+    b.kill()
+    b.start()
+    assert check_table(b, topic) == after
+    assert b.alive()

@@ -22,7 +22,8 @@ import shutil
 import threading
 
 import pytest
-from confluent_kafka import KafkaError, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import OffsetSpec
 
 from conftest import http_get, unique_topic
 from test_tables import changelog, delivery_errors, fold, http_json, kill_while_writing
@@ -222,3 +223,72 @@ def test_delete_records_keeps_the_table_state_of_what_it_deletes(broker):
     broker.start()
     assert lookup_all(broker, topic, [k for k, _ in records]) == {
         k: (i, v) for i, (k, v) in enumerate(records)}
+
+
+def test_damaged_state_store_is_rebuilt_or_reported_never_stops_the_start(broker):
+    """A table's RocksDB files damaged while the broker was down (here: a garbled CURRENT
+    file). While the log still holds every record (log start 0) the store is set aside as
+    `table.unreadable-<ms>` and rebuilt from the log: state = fold of the log. Once the log
+    start moved (the store then holds rows the log no longer has) it is not rebuilt: the
+    table is reported (`/ready`, `weir_table_faulted`), writes answer KAFKA_STORAGE_ERROR,
+    lookups 503, the log and every other topic serve — and once the operator restores the
+    store, the next write catches up without a restart."""
+    bs, topic, other = broker.bootstrap, unique_topic("atomic-rocks"), unique_topic("atomic-ok")
+    create_topic(bs, topic, 1, {"cleanup.policy": "compact"})
+    create_topic(bs, other, 1)
+    records = tiny_upserts(2000, 300, seed=31)
+    assert delivery_errors(bs, topic, records) == list(range(2000))
+    part = broker.partition_dir(topic, 0)
+    broker.kill()
+    (part / "table" / "CURRENT").write_bytes(b"\x00garbage")
+
+    broker.start()
+    log = check_table(broker, topic)
+    assert len(log) == 2000
+    aside = list(part.glob("table.unreadable-*"))
+    assert len(aside) == 1 and (aside[0] / "CURRENT").read_bytes() == b"\x00garbage"
+    assert "set aside and rebuilt from the log" in broker.log_text()
+    assert http_get(f"{broker.http}/ready") == (200, "ready\n")
+
+    # The log start moves (DeleteRecords flushes the state first); then the store is damaged.
+    client = admin(bs)
+    done = client.delete_records([TopicPartition(topic, 0, 1500)], request_timeout=30)
+    assert next(iter(done.values())).result(30).low_watermark == 1500
+    state = lookup_all(broker, topic, sorted({k for k, _ in records}))
+    broker.terminate()
+    good = part.parent / "good-table"
+    shutil.copytree(part / "table", good)
+    (part / "table" / "CURRENT").write_bytes(b"\x00garbage")
+
+    broker.start()
+    status, body = http_get(f"{broker.http}/ready")
+    assert status == 200 and f"degraded: table {topic} partition 0:" in body, body
+    assert msum(broker, "weir_table_faulted", topic=topic, partition=0) == 1
+    assert len(list(part.glob("table.unreadable-*"))) == 1  # not set aside this time
+    status, _ = http_get(f"{broker.http}/v1/tables/{topic}/keys/k1")
+    assert status == 503
+    once = Producer({"bootstrap.servers": bs, "enable.idempotence": False, "retries": 0})
+    refused = []
+    once.produce(topic, key=b"new", value=b"1", partition=0,
+                 on_delivery=lambda err, msg: refused.append(err and err.code()))
+    assert once.flush(30) == 0
+    assert refused == [KafkaError.KAFKA_STORAGE_ERROR]
+    # The log serves from its start; what lies below is the store's, so the earliest offset
+    # is refused rather than silently skipping the compacted rows.
+    assert [m.offset() for m in consume(bs, topic, 0, start=1500, end=2000)] == list(range(1500, 2000))
+    tp, client = TopicPartition(topic, 0), admin(bs)
+    latest = client.list_offsets({tp: OffsetSpec.latest()})[tp].result(30)
+    assert latest.offset == 2000
+    with pytest.raises(KafkaException) as no_earliest:
+        client.list_offsets({tp: OffsetSpec.earliest()})[tp].result(30)
+    assert no_earliest.value.args[0].code() == KafkaError.KAFKA_STORAGE_ERROR
+    assert delivery_errors(bs, other, [(b"a", b"1")]) == [0]
+
+    # Restored by the operator: the next write opens it, catches up, and is applied.
+    shutil.rmtree(part / "table")
+    shutil.copytree(good, part / "table")
+    assert delivery_errors(bs, topic, [(b"new", b"1")]) == [2000]
+    state[b"new"] = (2000, b"1")
+    assert lookup_all(broker, topic, sorted(state)) == state
+    assert msum(broker, "weir_table_faulted", topic=topic, partition=0) == 0
+    assert http_get(f"{broker.http}/ready") == (200, "ready\n")

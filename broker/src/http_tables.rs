@@ -137,10 +137,13 @@ fn find(topic: &Topic, key: &[u8], as_of: &AsOf) -> Result<Option<Value>, Reply>
     let mut best: Option<(i32, Row)> = None;
     for p in topic.partitions().iter() {
         let Some(table) = &p.table else { continue };
+        let store = table
+            .store()
+            .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.message))?;
         let row = match (as_of.as_of, as_of.as_of_offset) {
-            (_, Some(offset)) => table.store.get_as_of_offset(key, offset),
-            (Some(ts), None) => table.store.get_as_of_timestamp(key, ts),
-            (None, None) => table.store.get(key),
+            (_, Some(offset)) => store.get_as_of_offset(key, offset),
+            (Some(ts), None) => store.get_as_of_timestamp(key, ts),
+            (None, None) => store.get(key),
         }
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
         if let Some(row) = row {

@@ -228,7 +228,7 @@ async fn housekeeping(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) 
                         Some(table) => {
                             table.maintain(&p.log, now).unwrap_or_else(|e| {
                                 tracing::error!(topic = %topic.name, partition = p.index, error = %e, "table housekeeping failed");
-                                table.store.durable_applied_offset() + 1
+                                table.flushed_below()
                             })
                         }
                         None => i64::MAX,

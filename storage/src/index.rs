@@ -45,6 +45,11 @@ impl OffsetIndex {
         &self.entries
     }
 
+    /// Keeps only the first `len` entries (undoing an append, see `Segment::rewind`).
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.entries.truncate(len);
+    }
+
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.entries.len() * OFFSET_ENTRY_SIZE);
         for &(o, p) in &self.entries {
@@ -109,6 +114,11 @@ impl TimeIndex {
 
     pub(crate) fn entries(&self) -> &[(i64, u32)] {
         &self.entries
+    }
+
+    /// Keeps only the first `len` entries (undoing an append, see `Segment::rewind`).
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.entries.truncate(len);
     }
 
     pub(crate) fn encode(&self) -> Vec<u8> {

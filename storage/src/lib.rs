@@ -16,6 +16,9 @@
 //! directory's `table/`) holding the latest row per key, the history of every key, and the
 //! derivation of changelog records.
 //!
+//! A table write holds its appends ([`PartitionLog::append_held`]) until every part of it
+//! succeeded, then publishes them, or undoes them so nothing refused is ever read.
+//!
 //! Index files are written when a segment is rolled and on [`PartitionLog::close`]; the active
 //! segment's indexes live in memory and are rebuilt by scanning it on open.
 
@@ -23,6 +26,7 @@ mod closed_segments;
 mod config;
 mod durability;
 mod error;
+mod hold;
 mod index;
 mod lookup;
 mod partition;
@@ -37,4 +41,5 @@ pub use closed_segments::{SegmentBatches, SegmentInfo};
 pub use config::{LogConfig, TimestampType};
 pub use durability::{create_dir_durable, sync_dir, write_atomic};
 pub use error::StorageError;
+pub use hold::HeldAppend;
 pub use partition::{AppendLimits, AppendResult, PartitionLog, ReadResult, ValidatedRequest};

@@ -136,12 +136,15 @@ impl PartitionLog {
                 .segments
                 .iter()
                 .filter(|s| !s.is_empty() && s.next_offset > log_start && s.max_timestamp >= ts)
-                .map(|s| SegmentView {
-                    file: Arc::clone(&s.file),
-                    size: s.size,
-                    start: start_position(s, ts, log_start),
-                    base: s.base_offset,
-                    max_timestamp: s.max_timestamp,
+                .map(|s| {
+                    let (size, max_timestamp) = inner.visible_extent(s);
+                    SegmentView {
+                        file: Arc::clone(&s.file),
+                        size,
+                        start: start_position(s, ts, log_start),
+                        base: s.base_offset,
+                        max_timestamp,
+                    }
                 })
                 .collect();
             (views, log_start)
@@ -165,16 +168,19 @@ impl PartitionLog {
                 .segments
                 .iter()
                 .filter(|s| !s.is_empty() && s.next_offset > log_start)
-                .map(|s| SegmentView {
-                    file: Arc::clone(&s.file),
-                    size: s.size,
-                    start: if s.base_offset < log_start {
-                        start_position(s, i64::MIN, log_start)
-                    } else {
-                        start_position(s, s.max_timestamp, log_start)
-                    },
-                    base: s.base_offset,
-                    max_timestamp: s.max_timestamp,
+                .map(|s| {
+                    let (size, max_timestamp) = inner.visible_extent(s);
+                    SegmentView {
+                        file: Arc::clone(&s.file),
+                        size,
+                        start: if s.base_offset < log_start {
+                            start_position(s, i64::MIN, log_start)
+                        } else {
+                            start_position(s, max_timestamp, log_start)
+                        },
+                        base: s.base_offset,
+                        max_timestamp,
+                    }
                 })
                 .collect();
             (views, log_start)

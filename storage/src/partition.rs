@@ -17,6 +17,7 @@ use weir_protocol::record_batch::{self, BatchHeader, HEADER_SIZE};
 use crate::config::{LogConfig, TimestampType};
 use crate::durability::{DirtySet, Offline, PendingSync, SyncState};
 use crate::error::StorageError;
+use crate::hold::{HeldAppend, Hold};
 use crate::producer_state::ProducerStateMap;
 use crate::recovery::recover;
 use crate::segment::{read_header_at, BatchLocation, Segment};
@@ -104,6 +105,8 @@ pub(crate) struct Inner {
     pub unflushed_messages: i64,
     /// When the last fsync ran (for `flush.ms`), `None` until the first maintenance tick.
     pub last_flush_ms: Option<i64>,
+    /// An append written but not yet visible (see [`crate::hold`]).
+    pub held: Option<Hold>,
 }
 
 impl Inner {
@@ -137,9 +140,11 @@ impl Inner {
         (idx < self.segments.len()).then_some(idx)
     }
 
-    fn take_pending(&mut self, dir: &Path) -> (PendingSync, i64) {
+    /// Takes the fsync work due, with the end it makes durable: only what readers may see
+    /// (a held append is published durable by the first round after it is made visible).
+    pub(crate) fn take_pending(&mut self, dir: &Path) -> (PendingSync, i64) {
         self.unflushed_messages = 0;
-        (self.dirty.take(dir), self.log_end)
+        (self.dirty.take(dir), self.visible_end())
     }
 }
 
@@ -151,7 +156,7 @@ pub struct PartitionLog {
     pub(crate) inner: Mutex<Inner>,
     pub(crate) sync: SyncState,
     pub(crate) offline: Offline,
-    end_tx: watch::Sender<i64>,
+    pub(crate) end_tx: watch::Sender<i64>,
 }
 
 impl PartitionLog {
@@ -186,18 +191,20 @@ impl PartitionLog {
         limits: &AppendLimits,
     ) -> Result<AppendResult, StorageError> {
         let validated = self.validate(records, limits)?;
-        self.append_validated(validated, now_ms, limits)
+        self.append_checked(validated, now_ms, limits, false)
+            .map(|(result, _)| result)
     }
 
     /// Appends record batches the broker built itself (a table's changelog): any number of
-    /// batches in one write, all or nothing, with offsets assigned in order. They are trusted
-    /// (CRC and records are the encoder's), so neither the one-batch rule nor
-    /// `max.message.bytes` applies: the size of broker-derived data is the broker's concern.
-    pub fn append_derived(
+    /// batches in one write, with offsets assigned in order, held until published or undone
+    /// (see [`crate::hold`]). They are trusted (CRC and records are the encoder's), so
+    /// neither the one-batch rule nor `max.message.bytes` applies: the size of broker-derived
+    /// data is the broker's concern.
+    pub fn append_derived_held(
         &self,
         records: &[u8],
         now_ms: i64,
-    ) -> Result<AppendResult, StorageError> {
+    ) -> Result<HeldAppend, StorageError> {
         let batches = record_batch::split_batches(records).collect::<Result<Vec<_>, _>>()?;
         if batches.is_empty() {
             return Err(StorageError::InvalidRecord(
@@ -208,12 +215,13 @@ impl PartitionLog {
             data: records.to_vec(),
             batches,
         };
-        self.append_validated(validated, now_ms, &AppendLimits::default())
+        let (_, held) = self.append_checked(validated, now_ms, &AppendLimits::default(), true)?;
+        held.ok_or_else(|| StorageError::InvalidRecord("derived batches carry no producer".into()))
     }
 
     /// Validates the records of one produce request for this partition (exactly one batch,
     /// size, CRC-32C, every record, the decompressed size) without writing anything; the
-    /// result is written by [`PartitionLog::append_validated`].
+    /// result is written by [`PartitionLog::append_held`].
     pub fn validate(
         &self,
         records: &[u8],
@@ -227,14 +235,26 @@ impl PartitionLog {
         })
     }
 
-    /// Appends a request checked by [`PartitionLog::validate`]: the producer rules (epoch,
-    /// sequence, producer ids handed out, duplicates), offsets, the roll, the write.
-    pub fn append_validated(
+    /// Appends a request checked by [`PartitionLog::validate`] (the producer rules, offsets,
+    /// the roll, the write) and holds it: nothing is visible until [`PartitionLog::publish`],
+    /// and [`PartitionLog::undo`] takes it back (see [`crate::hold`]). A duplicate writes
+    /// nothing and holds nothing.
+    pub fn append_held(
         &self,
         validated: ValidatedRequest,
         now_ms: i64,
         limits: &AppendLimits,
-    ) -> Result<AppendResult, StorageError> {
+    ) -> Result<(AppendResult, Option<HeldAppend>), StorageError> {
+        self.append_checked(validated, now_ms, limits, true)
+    }
+
+    fn append_checked(
+        &self,
+        validated: ValidatedRequest,
+        now_ms: i64,
+        limits: &AppendLimits,
+        hold: bool,
+    ) -> Result<(AppendResult, Option<HeldAppend>), StorageError> {
         self.offline.check()?;
         let ValidatedRequest { mut data, batches } = validated;
         let ts_type = self.inner.lock().config.message_timestamp_type;
@@ -255,6 +275,11 @@ impl PartitionLog {
         }
 
         let mut inner = self.inner.lock();
+        if inner.held.is_some() {
+            return Err(StorageError::Io(std::io::Error::other(
+                "an append is already held on this log",
+            )));
+        }
         // Assign offsets (tentatively: nothing is visible until the write succeeds).
         let base_offset = inner.log_end;
         let mut next = base_offset;
@@ -275,7 +300,7 @@ impl PartitionLog {
             {
                 Ok(staged) => staged,
                 Err(dup) => {
-                    return Ok(AppendResult {
+                    let result = AppendResult {
                         base_offset: dup.first_offset,
                         last_offset: dup.last_offset,
                         log_append_time: -1,
@@ -283,13 +308,20 @@ impl PartitionLog {
                         duplicate: true,
                         record_count: 0,
                         bytes: 0,
-                    });
+                    };
+                    return Ok((result, None));
                 }
             };
         for ((_, range), h) in batches.iter().zip(&headers) {
             record_batch::set_base_offset(&mut data[range.clone()], h.base_offset);
         }
 
+        let saved = hold.then(|| Hold {
+            visible_end: base_offset,
+            active_base: inner.active().base_offset,
+            active: inner.active().mark(),
+            producers: inner.producers.saved(staged.keys()),
+        });
         // Roll first if the active segment would overflow or is too old.
         let config = inner.config.clone();
         let record_count = next - base_offset;
@@ -330,6 +362,10 @@ impl PartitionLog {
             record_count,
             bytes: data.len(),
         };
+        if let Some(saved) = saved {
+            inner.held = Some(saved);
+            return Ok((result, Some(HeldAppend { end: next })));
+        }
         let flush_now = config.write_caching && inner.unflushed_messages >= config.flush_messages;
         let pending = flush_now.then(|| inner.take_pending(&self.dir));
         if flush_now {
@@ -340,7 +376,7 @@ impl PartitionLog {
         if let Some((pending, end)) = pending {
             self.run_sync_blocking(pending, end)?;
         }
-        Ok(result)
+        Ok((result, None))
     }
 
     /// Fsyncs `pending` on this thread and publishes `end` as durable; a failure takes the
@@ -415,7 +451,7 @@ impl PartitionLog {
         self.offline.check()?;
         let (file, start, limit, high_watermark, log_start_offset) = {
             let inner = self.inner.lock();
-            let (log_start, log_end) = (inner.log_start, inner.log_end);
+            let (log_start, log_end) = (inner.log_start, inner.visible_end());
             if offset < log_start || offset > log_end {
                 return Err(StorageError::OffsetOutOfRange {
                     requested: offset,
@@ -440,7 +476,14 @@ impl PartitionLog {
             } else {
                 0
             };
-            (Arc::clone(&seg.file), start, seg.size, log_end, log_start)
+            let (visible_size, _) = inner.visible_extent(seg);
+            (
+                Arc::clone(&seg.file),
+                start,
+                visible_size,
+                log_end,
+                log_start,
+            )
         };
         // File I/O outside the lock: [start, limit) only holds whole, committed batches.
         let mut pos = start;
@@ -486,9 +529,9 @@ impl PartitionLog {
         self.inner.lock().log_start
     }
 
-    /// The log end offset (= high watermark on a single node).
+    /// The log end offset (= high watermark on a single node), without a held append.
     pub fn log_end_offset(&self) -> i64 {
-        self.inner.lock().log_end
+        self.inner.lock().visible_end()
     }
 
     /// A watch channel carrying the log end offset, updated after every append.

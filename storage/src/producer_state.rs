@@ -174,6 +174,27 @@ impl ProducerStateMap {
         self.producers.extend(staged);
     }
 
+    /// The current state of the given producers (`None`: not known), to
+    /// [`restore`](Self::restore) should the append that changes them be undone.
+    pub(crate) fn saved<'a>(
+        &self,
+        producer_ids: impl Iterator<Item = &'a i64>,
+    ) -> Vec<(i64, Option<ProducerEntry>)> {
+        producer_ids
+            .map(|pid| (*pid, self.producers.get(pid).cloned()))
+            .collect()
+    }
+
+    /// Puts back the state [`saved`](Self::saved) before an append that was undone.
+    pub(crate) fn restore(&mut self, saved: Vec<(i64, Option<ProducerEntry>)>) {
+        for (pid, entry) in saved {
+            match entry {
+                Some(e) => self.producers.insert(pid, e),
+                None => self.producers.remove(&pid),
+            };
+        }
+    }
+
     /// Forgets producers that have not appended for `expiration_ms` (as of `now_ms`); scans at
     /// most every [`EXPIRY_CHECK_INTERVAL_MS`] (or `expiration_ms`, if shorter). Returns how
     /// many were forgotten.

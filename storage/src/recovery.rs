@@ -203,5 +203,6 @@ pub(crate) fn recover(dir: &Path, config: LogConfig) -> Result<Inner, StorageErr
         dirty: DirtySet::default(),
         unflushed_messages: 0,
         last_flush_ms: None,
+        held: None,
     })
 }

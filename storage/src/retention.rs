@@ -65,12 +65,13 @@ impl PartitionLog {
     pub fn delete_records_before(&self, offset: i64) -> Result<i64, StorageError> {
         self.offline.check()?;
         let mut inner = self.inner.lock();
-        let offset = if offset == -1 { inner.log_end } else { offset };
-        if offset < 0 || offset > inner.log_end {
+        let log_end = inner.visible_end();
+        let offset = if offset == -1 { log_end } else { offset };
+        if offset < 0 || offset > log_end {
             return Err(StorageError::OffsetOutOfRange {
                 requested: offset,
                 log_start: inner.log_start,
-                log_end: inner.log_end,
+                log_end,
             });
         }
         if offset <= inner.log_start {
@@ -138,8 +139,7 @@ impl PartitionLog {
                 None => inner.last_flush_ms = Some(now_ms),
                 Some(t) if now_ms.saturating_sub(t) >= config.flush_ms => {
                     inner.last_flush_ms = Some(now_ms);
-                    inner.unflushed_messages = 0;
-                    pending = Some((inner.dirty.take(&self.dir), inner.log_end));
+                    pending = Some(inner.take_pending(&self.dir));
                 }
                 Some(_) => {}
             }

@@ -39,7 +39,45 @@ pub(crate) struct BatchLocation {
     pub header: BatchHeader,
 }
 
-/// One segment of a partition log.
+/// A segment's state between two appends, for [`Segment::rewind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SegmentMark {
+    size: u64,
+    next_offset: i64,
+    max_timestamp: i64,
+    max_timestamp_batch: i64,
+    first_append_ms: Option<i64>,
+    offset_entries: usize,
+    time_entries: usize,
+    bytes_since_index: u64,
+}
+
+impl SegmentMark {
+    /// The state of an empty segment starting at `base`.
+    pub(crate) fn empty(base: i64) -> SegmentMark {
+        SegmentMark {
+            size: 0,
+            next_offset: base,
+            max_timestamp: -1,
+            max_timestamp_batch: base,
+            first_append_ms: None,
+            offset_entries: 0,
+            time_entries: 0,
+            bytes_since_index: 0,
+        }
+    }
+
+    /// Bytes of the segment at the mark.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Largest batch timestamp at the mark (-1 when empty).
+    pub(crate) fn max_timestamp(&self) -> i64 {
+        self.max_timestamp
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Segment {
     pub base_offset: i64,
@@ -142,6 +180,36 @@ impl Segment {
         for b in batches {
             self.track_batch(start + b.position, &b.header, interval);
         }
+        Ok(())
+    }
+
+    /// The state to [`rewind`](Segment::rewind) to, should the appends after now be undone.
+    pub(crate) fn mark(&self) -> SegmentMark {
+        SegmentMark {
+            size: self.size,
+            next_offset: self.next_offset,
+            max_timestamp: self.max_timestamp,
+            max_timestamp_batch: self.max_timestamp_batch,
+            first_append_ms: self.first_append_ms,
+            offset_entries: self.offset_index.entries().len(),
+            time_entries: self.time_index.entries().len(),
+            bytes_since_index: self.bytes_since_index,
+        }
+    }
+
+    /// Undoes every append since `mark` was taken: the file is cut back to the mark's size and
+    /// the in-memory state restored. On error the file's length is unknown and the caller must
+    /// stop using the segment (the log goes offline).
+    pub(crate) fn rewind(&mut self, mark: &SegmentMark) -> io::Result<()> {
+        self.file.set_len(mark.size)?;
+        self.size = mark.size;
+        self.next_offset = mark.next_offset;
+        self.max_timestamp = mark.max_timestamp;
+        self.max_timestamp_batch = mark.max_timestamp_batch;
+        self.first_append_ms = mark.first_append_ms;
+        self.offset_index.truncate(mark.offset_entries);
+        self.time_index.truncate(mark.time_entries);
+        self.bytes_since_index = mark.bytes_since_index;
         Ok(())
     }
 

@@ -5,8 +5,8 @@
 
 mod changelog;
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
@@ -22,8 +22,11 @@ use changelog::encode_changes;
 
 /// The table side of one partition of a table topic.
 pub struct TablePartition {
-    /// Latest state, history and derived changes.
-    pub store: TableStore,
+    /// Latest state, history and derived changes; unset while the store cannot be opened
+    /// (see [`TablePartition::open_store`]).
+    store: OnceLock<TableStore>,
+    /// Where the store lives.
+    table_dir: PathBuf,
     /// The changelog partition's log (`T.changelog`, same partition index).
     pub changelog: Arc<PartitionLog>,
     settings: parking_lot::Mutex<TableSettings>,
@@ -116,9 +119,10 @@ fn corrupt_stored(offset: i64, e: impl std::fmt::Display) -> ApiError {
 
 impl TablePartition {
     /// Opens the store and the changelog log of partition `partition` of `topic`, then brings
-    /// both level with `source`. A replay that fails does not fail the open: the table is
-    /// reported faulted (ERROR line, `weir_table_faulted`, `/ready`), refuses writes until a
-    /// catch-up succeeds, and the rest of the broker serves.
+    /// both level with `source`. A store that cannot be opened or a replay that fails does not
+    /// fail the open: the table is reported faulted (ERROR line, `weir_table_faulted`,
+    /// `/ready`), refuses writes and lookups until a catch-up succeeds (tried again on every
+    /// write), and the rest of the broker serves.
     pub fn open(
         topic: &str,
         partition: i32,
@@ -128,10 +132,10 @@ impl TablePartition {
         source: &PartitionLog,
         settings: TableSettings,
     ) -> ApiResult<TablePartition> {
-        let store = TableStore::open(table_dir).map_err(table_error)?;
         let changelog = Arc::new(PartitionLog::open(changelog_dir, changelog_config)?);
         let table = TablePartition {
-            store,
+            store: OnceLock::new(),
+            table_dir: table_dir.to_path_buf(),
             changelog,
             settings: parking_lot::Mutex::new(settings),
             write_order: parking_lot::Mutex::new(()),
@@ -142,6 +146,62 @@ impl TablePartition {
         };
         let _ = table.catch_up(source);
         Ok(table)
+    }
+
+    /// The state store, once open; KAFKA_STORAGE_ERROR while it cannot be.
+    pub fn store(&self) -> ApiResult<&TableStore> {
+        self.store.get().ok_or_else(|| {
+            ApiError::new(
+                ResponseError::KafkaStorageError,
+                format!(
+                    "the state of table {} is unavailable: {}",
+                    self.name,
+                    self.fault().unwrap_or_default()
+                ),
+            )
+        })
+    }
+
+    /// Opens the state store if it is not open yet. A store whose files are damaged
+    /// (corrupt, missing) while the log still holds every record ever written (log start 0)
+    /// is set aside as `table.unreadable-<ms>` — kept for the operator, never deleted — and
+    /// rebuilt empty, to be refilled by replay: its state is exactly the fold of that log.
+    /// Otherwise (an I/O error, or a log whose start moved, so the store holds rows the log
+    /// no longer has) the error stands and the open is tried again on the next catch-up.
+    fn open_store(&self, source: &PartitionLog) -> ApiResult<&TableStore> {
+        if let Some(store) = self.store.get() {
+            return Ok(store);
+        }
+        let store = match TableStore::open(&self.table_dir) {
+            Ok(store) => store,
+            Err(e) if e.is_damaged_store() && source.log_start_offset() == 0 => {
+                let aside = self
+                    .table_dir
+                    .with_file_name(format!("table.unreadable-{}", crate::handlers::now_ms()));
+                std::fs::rename(&self.table_dir, &aside)
+                    .and_then(|()| {
+                        weir_storage::sync_dir(self.table_dir.parent().unwrap_or(Path::new(".")))
+                    })
+                    .map_err(|io| {
+                        ApiError::new(
+                            ResponseError::KafkaStorageError,
+                            format!("state store is damaged ({e}) and cannot be set aside: {io}"),
+                        )
+                    })?;
+                tracing::warn!(table = %self.name, error = %e, kept = %aside.display(), "the table's state store is damaged: set aside and rebuilt from the log, which holds every record");
+                TableStore::open(&self.table_dir).map_err(table_error)?
+            }
+            Err(e) => return Err(table_error(e)),
+        };
+        Ok(self.store.get_or_init(|| store))
+    }
+
+    /// The offset below which the source log may be deleted as far as the state goes: what
+    /// the store flushed; nothing while the store is not open.
+    pub fn flushed_below(&self) -> i64 {
+        self.store
+            .get()
+            .map_or(i64::MIN, |s| s.durable_applied_offset() + 1)
     }
 
     /// Updates the format and tombstone retention after an AlterConfigs.
@@ -180,6 +240,12 @@ impl TablePartition {
     /// `limits`, then the table's), append to the source log, then apply to the state
     /// (appending the derived changes to the changelog first).
     ///
+    /// All or nothing: both appends are held (invisible to readers) until the state is
+    /// committed, then published; if any step fails both are undone — the file cut back and
+    /// the producer's sequence restored — so the refused records are never read and an
+    /// idempotent retry is written again. Should the undo itself fail, that log goes offline
+    /// and a restart recovers it (and the table replays whatever the file kept).
+    ///
     /// The request is acknowledged only once state and changelog have its records. When an
     /// earlier apply failed (or a replay at start), the state is behind the log: the records
     /// in between are replayed first, and while that fails the request is refused with
@@ -195,7 +261,10 @@ impl TablePartition {
         let validated = source.validate(records, limits)?;
         let parsed = self.validate(validated.records())?;
         let _order = self.write_order.lock();
-        let behind = self.store.applied_offset() + 1 < source.log_end_offset();
+        let behind = self
+            .store
+            .get()
+            .is_none_or(|s| s.applied_offset() + 1 < source.log_end_offset());
         if behind || self.fault.lock().is_some() {
             self.catch_up(source).map_err(|e| {
                 ApiError::new(
@@ -207,8 +276,8 @@ impl TablePartition {
                 )
             })?;
         }
-        let result = source.append_validated(validated, now_ms, limits)?;
-        if !result.duplicate {
+        let (result, held) = source.append_held(validated, now_ms, limits)?;
+        if let Some(held) = held {
             let mut next_base = result.base_offset;
             let mut rows = Vec::new();
             for batch in parsed {
@@ -222,31 +291,51 @@ impl TablePartition {
                 next_base = last + 1;
             }
             if let Err(e) = self.apply(&rows, -1, now_ms) {
-                self.report_fault(&e);
+                if let Err(undo) = source.undo(held) {
+                    self.report_fault(&ApiError::from(undo));
+                }
                 return Err(e);
             }
+            source.publish(held);
         }
         Ok(result)
     }
 
     /// Applies rows of the source log: derives the changes, appends those with a source
-    /// offset above `changelog_has` to the changelog, then commits the state. The changelog
+    /// offset above `changelog_has` to the changelog (held), then commits the state and
+    /// publishes the changelog records — or undoes them if the commit fails. The changelog
     /// is written first so a crash can lose state (replayed from the log) but never changes.
     fn apply(&self, rows: &[Row], changelog_has: i64, now_ms: i64) -> ApiResult<()> {
-        let prepared = self.store.prepare(rows).map_err(table_error)?;
+        let prepared = self.store()?.prepare(rows).map_err(table_error)?;
         let changes: Vec<&Change> = prepared
             .changes()
             .iter()
             .filter(|c| c.source_offset > changelog_has)
             .collect();
-        if !changes.is_empty() {
+        let held = if !changes.is_empty() {
             let format = self.settings.lock().format;
             let max_batch_bytes = self.changelog.config().max_message_bytes.max(0) as usize;
             let batches = encode_changes(&changes, format, max_batch_bytes);
-            self.changelog.append_derived(&batches, now_ms)?;
+            Some(self.changelog.append_derived_held(&batches, now_ms)?)
+        } else {
+            None
+        };
+        match prepared.commit() {
+            Ok(_) => {
+                if let Some(held) = held {
+                    self.changelog.publish(held);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(held) = held {
+                    if let Err(undo) = self.changelog.undo(held) {
+                        tracing::error!(table = %self.name, error = %undo, "changelog records of a failed apply could not be undone: the changelog is offline until a restart");
+                    }
+                }
+                Err(table_error(e))
+            }
         }
-        prepared.commit().map_err(table_error)?;
-        Ok(())
     }
 
     /// Makes the state durable through `offset - 1`, so the log below `offset` may be
@@ -255,10 +344,11 @@ impl TablePartition {
     /// the log is needed for replay and must stay.
     pub fn make_durable_below(&self, source: &PartitionLog, offset: i64) -> ApiResult<()> {
         let _order = self.write_order.lock();
-        if self.store.applied_offset() + 1 < offset.min(source.log_end_offset()) {
+        let store = self.open_store(source)?;
+        if store.applied_offset() + 1 < offset.min(source.log_end_offset()) {
             self.catch_up(source)?;
         }
-        if self.store.durable_applied_offset() + 1 < offset {
+        if store.durable_applied_offset() + 1 < offset {
             self.flush_after(source)?;
             self.last_flush_ms.store(
                 crate::handlers::now_ms(),
@@ -274,7 +364,7 @@ impl TablePartition {
     fn flush_after(&self, source: &PartitionLog) -> ApiResult<()> {
         source.sync_now()?;
         self.changelog.sync_now()?;
-        self.store.flush().map_err(table_error)
+        self.store()?.flush().map_err(table_error)
     }
 
     /// Why the state is behind the log, if it is.
@@ -313,8 +403,9 @@ impl TablePartition {
     /// apply that failed), adding to the changelog only the changes it does not have yet.
     fn replay(&self, source: &PartitionLog) -> ApiResult<()> {
         let now = crate::handlers::now_ms();
+        let store = self.open_store(source)?;
         let changelog_has = changelog::last_source_offset(&self.changelog)?;
-        let mut offset = (self.store.applied_offset() + 1).max(source.log_start_offset());
+        let mut offset = (store.applied_offset() + 1).max(source.log_start_offset());
         let end = source.log_end_offset();
         let mut replayed = 0usize;
         while offset < end {
@@ -354,40 +445,43 @@ impl TablePartition {
     pub fn maintain(&self, source: &PartitionLog, now_ms: i64) -> ApiResult<i64> {
         let gauges = &self.gauges;
         let settings = *self.settings.lock();
-        self.store
+        let Some(store) = self.store.get() else {
+            return Ok(self.flushed_below());
+        };
+        store
             .purge_tombstones(now_ms.saturating_sub(settings.delete_retention_ms))
             .map_err(table_error)?;
         let last_flush = self
             .last_flush_ms
             .load(std::sync::atomic::Ordering::Relaxed);
-        if self.store.applied_offset() > self.store.durable_applied_offset()
+        if store.applied_offset() > store.durable_applied_offset()
             && now_ms.saturating_sub(last_flush) >= FLUSH_INTERVAL_MS
         {
             self.flush_after(source)?;
             self.last_flush_ms
                 .store(now_ms, std::sync::atomic::Ordering::Relaxed);
         }
-        let stats = self.store.stats();
-        gauges.rows.set(self.store.live_rows() as f64);
-        let applied = self.store.applied_offset();
+        let stats = store.stats();
+        gauges.rows.set(store.live_rows() as f64);
+        let applied = store.applied_offset();
         gauges
             .changelog_lag
             .set((source.log_end_offset() - 1 - applied).max(0) as f64);
         gauges
             .unflushed_records
-            .set((applied - self.store.durable_applied_offset()).max(0) as f64);
+            .set((applied - store.durable_applied_offset()).max(0) as f64);
         gauges.sst_bytes.set(stats.sst_bytes as f64);
         gauges.memtable_bytes.set(stats.memtable_bytes as f64);
         gauges
             .pending_compaction_bytes
             .set(stats.pending_compaction_bytes as f64);
-        Ok(self.store.durable_applied_offset() + 1)
+        Ok(self.flushed_below())
     }
 
     /// Every change of `key` still within the changelog's retention, oldest first.
     pub fn history(&self, key: &[u8]) -> ApiResult<Vec<Change>> {
         let floor = changelog::first_retained_source_offset(&self.changelog)?;
-        let mut changes = self.store.history(key).map_err(table_error)?;
+        let mut changes = self.store()?.history(key).map_err(table_error)?;
         changes.retain(|c| c.source_offset >= floor);
         Ok(changes)
     }
@@ -395,14 +489,17 @@ impl TablePartition {
     /// Clean shutdown, after the source log closed: the changelog, then the store.
     pub fn close(&self) -> ApiResult<()> {
         self.changelog.close()?;
-        self.store.flush().map_err(table_error)
+        match self.store.get() {
+            Some(store) => store.flush().map_err(table_error),
+            None => Ok(()),
+        }
     }
 
     /// The oldest offset a consumer can read: the oldest row kept below the log start, or
     /// the log start itself.
     pub fn earliest_offset(&self, log_start: i64) -> ApiResult<i64> {
         let first = self
-            .store
+            .store()?
             .rows_between(0, log_start, 1)
             .map_err(table_error)?;
         Ok(first.first().map_or(log_start, |r| r.offset))
@@ -417,7 +514,7 @@ impl TablePartition {
         let mut next = from;
         while next < until {
             let rows = self
-                .store
+                .store()?
                 .rows_between(next, until, ROWS_PER_BATCH)
                 .map_err(table_error)?;
             let Some(last) = rows.last() else { break };

@@ -131,7 +131,13 @@ impl Partition {
         let log = &self.log;
         let local_start = log.log_start_offset();
         let start = self.tiered.earliest_offset(local_start);
-        let earliest = self.earliest_from(start)?;
+        // A table whose state is unavailable still serves its log from the log start (a
+        // read below it, which needs the state, fails).
+        let earliest = match self.earliest_from(start) {
+            Ok(earliest) => earliest,
+            Err(_) if offset >= start => start,
+            Err(e) => return Err(e),
+        };
         let mut offset = offset;
         if let Some(table) = &self.table {
             if (0..start).contains(&offset) {

@@ -119,6 +119,26 @@ pub enum TableError {
     },
 }
 
+impl TableError {
+    /// Whether the store's files are damaged (corrupt, missing or unparseable) rather than
+    /// unreachable for now (an I/O error, a lock another process holds): only a damaged store
+    /// is worth setting aside and rebuilding from the log.
+    pub fn is_damaged_store(&self) -> bool {
+        match self {
+            TableError::Corrupt { .. } => true,
+            TableError::Rocks(e) => match e.kind() {
+                rocksdb::ErrorKind::Corruption
+                | rocksdb::ErrorKind::NotFound
+                | rocksdb::ErrorKind::InvalidArgument
+                | rocksdb::ErrorKind::NotSupported => true,
+                rocksdb::ErrorKind::IOError => e.as_ref().contains("No such file"),
+                _ => false,
+            },
+            TableError::RefusedRecords { .. } | TableError::Records(_) => false,
+        }
+    }
+}
+
 fn first_index(records: &[RefusedRecord]) -> usize {
     records.first().map_or(0, |r| r.batch_index)
 }
