@@ -30,7 +30,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from confluent_kafka import KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka import ConsumerGroupTopicPartitions
 from confluent_kafka.admin import ConfigResource
 
@@ -171,31 +171,35 @@ def test_topic_definition_that_cannot_be_written_creates_nothing(faulty):
     assert delivery_errors(bs, topic, [(b"k", b"v")]) == [0]
 
 
-def power_cut(broker, synced: Path, data_dir: Path) -> int:
-    """SIGKILL, then what a power cut after the last fsync leaves: every segment file cut back
-    to the size it had when it was last fsynced (one never fsynced, to nothing). Returns the
+def power_cut(broker, synced: Path, root: Path) -> int:
+    """SIGKILL, then what a power cut after the last fsync leaves: every file under `root`
+    (segments, indexes, RocksDB's files, the group log, metadata, manifests) cut back to the
+    size its inode had when it was last fsynced (one never fsynced, to nothing). Returns the
     bytes dropped."""
     broker.kill()
-    last: dict[str, int] = {}
+    last: dict[int, int] = {}
     if synced.exists():
         for line in synced.read_text().splitlines():
-            size, path = line.split(" ", 1)
-            last[path] = int(size)
+            size, inode, _ = line.split(" ", 2)
+            last[int(inode)] = int(size)
     dropped = 0
-    for f in data_dir.rglob("*.log"):
-        keep, size = last.get(str(f.resolve()), 0), f.stat().st_size
-        if size > keep:
+    for f in root.rglob("*"):
+        if not f.is_file() or f.is_symlink():
+            continue
+        st = f.stat()
+        keep = last.get(st.st_ino, 0)
+        if st.st_size > keep:
             os.truncate(f, keep)
-            dropped += size - keep
+            dropped += st.st_size - keep
     return dropped
 
 
 def test_power_loss_keeps_every_acknowledged_record(broker_factory, faultfs, tmp_path):
     """acks=all with the default write.caching=false: a produce is answered after its fsync,
-    so cutting every segment file back to what was fsynced loses nothing acknowledged."""
+    so cutting every file of the data directory back to what was fsynced loses nothing
+    acknowledged — records, the topic, and a committed group offset."""
     synced = tmp_path / "synced"
-    b = broker_factory(env={"LD_PRELOAD": str(faultfs), "WEIR_FAULT_SYNCED": str(synced),
-                            "WEIR_FAULT_TRACK": "/topics/"})
+    b = broker_factory(env={"LD_PRELOAD": str(faultfs), "WEIR_FAULT_SYNCED": str(synced)})
     bs, topic = b.bootstrap, unique_topic("power")
     create_topic(bs, topic, 1, {"segment.bytes": "65536"})
     stop = threading.Event()
@@ -218,7 +222,7 @@ def test_power_loss_keeps_every_acknowledged_record(broker_factory, faultfs, tmp
         p.flush(120)
 
     kill_while_writing(b, writer, stop, kills=4, pause=(1.0, 2.0), settle=1.0, join_s=180,
-                       crash=lambda: power_cut(b, synced, b.data_dir / "topics"))
+                       crash=lambda: power_cut(b, synced, b.data_dir))
     assert len(acked) > 1000, len(acked)
     b.kill()
     b.start()
@@ -229,6 +233,18 @@ def test_power_loss_keeps_every_acknowledged_record(broker_factory, faultfs, tmp
     assert not lost, f"{len(lost)} acknowledged records lost, e.g. {lost[:3]}"
     values = [v for _, v in log]
     assert len(values) == len(set(values)), "a record stored twice"
+
+    # A group offset, once its commit is answered, survives the cut too.
+    group = unique_topic("power-group")
+    c = Consumer({"bootstrap.servers": bs, "group.id": group, "enable.auto.commit": False})
+    c.commit(offsets=[TopicPartition(topic, 0, len(log) - 7)], asynchronous=False)
+    c.close()
+    power_cut(b, synced, b.data_dir)
+    b.start()
+    c = Consumer({"bootstrap.servers": bs, "group.id": group})
+    assert c.committed([TopicPartition(topic, 0)], timeout=30)[0].offset == len(log) - 7
+    c.close()
+    assert [(m.offset(), m.value()) for m in consume(bs, topic, 0)] == log
 
     # The harness bites: with write.caching=true an acknowledged write is only in the page
     # cache until the next flush, and the cut drops it.
@@ -341,7 +357,7 @@ def test_power_loss_keeps_a_table_derivable_from_its_log(broker_factory, faultfs
     derivation."""
     synced = tmp_path / "synced"
     b = broker_factory(env={"LD_PRELOAD": str(faultfs), "WEIR_FAULT_SYNCED": str(synced),
-                            "WEIR_FAULT_TRACK": "/topics/", "WEIR_MAINTENANCE_INTERVAL_MS": "200"})
+                            "WEIR_MAINTENANCE_INTERVAL_MS": "200"})
     bs, topic = b.bootstrap, unique_topic("power-table")
     create_topic(bs, topic, 1, {"cleanup.policy": "compact", "write.caching": "true"})
     p = Producer({"bootstrap.servers": bs, "acks": "1", "linger.ms": 5})
@@ -354,7 +370,7 @@ def test_power_loss_keeps_a_table_derivable_from_its_log(broker_factory, faultfs
     for i in range(500):
         p.produce(topic, key=b"k%d" % (i % 300), value=b"b%d" % i, partition=0)
     assert p.flush(30) == 0
-    assert power_cut(b, synced, b.data_dir / "topics") > 0
+    assert power_cut(b, synced, b.data_dir) > 0
     b.start()
     log = check_table(b, topic)
     assert len(log) >= 2000

@@ -27,7 +27,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.ipc  # noqa: F401  (pa.ipc)
 import pytest
-from confluent_kafka import TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from conftest import unique_topic, weir_bin
@@ -515,6 +515,43 @@ def test_s3_outage_delays_tiering_and_never_loses_local_data(broker_factory, s3_
     assert segs[-1]["last_offset"] + 1 == t.active_base(topic) > tiered_end
     t.wait_objects_match_manifest(topic)
     assert_same([msg_tuple(m) for m in consume(t.bs, topic)], everything, "after the outage")
+
+
+def test_lost_local_manifest_and_store_down_at_start_never_resets_consumers(broker_factory,
+                                                                          s3_factory):
+    """The local manifest copy is gone and the store is down when the broker starts: what
+    lies below the local log start is unknown, not gone. A consumer reading from offset 0 is
+    told to retry (REPLICA_NOT_AVAILABLE, Kafka's "remote storage not ready") rather than
+    OFFSET_OUT_OF_RANGE — which would reset it (here to latest) past 1,000s of records that
+    are in the store — and reads everything once the store is back."""
+    server = s3_factory()
+    t = s3_broker(broker_factory, server)
+    topic = unique_topic("tier-unknown")
+    create_topic(t.bs, topic, config=TIERED)
+    records = gen_records(3000, seed=33)
+    produce(t.bs, topic, records, conf=SMALL_BATCHES)
+    t.wait_settled(topic)
+    wait_for(lambda: int(t.logs(topic)[0].stem) > 0, "local segments deleted after upload")
+    everything = [expected_tuple(i, r) for i, r in enumerate(records)]
+
+    t.broker.terminate()
+    (t.broker.partition_dir(topic, 0) / "remote-manifest.json").unlink()
+    server.stop()
+    t.broker.start()
+    c = Consumer({"bootstrap.servers": t.bs, "group.id": unique_topic("g"),
+                  "auto.offset.reset": "latest", "enable.auto.commit": False,
+                  "fetch.error.backoff.ms": 100})
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+        early = c.consume(num_messages=100, timeout=5)
+        assert [m for m in early if m.error() is None] == []
+        server.start()
+        got, deadline = [], time.monotonic() + OUTAGE_WAIT_S
+        while len(got) < 3000 and time.monotonic() < deadline:
+            got.extend(m for m in c.consume(num_messages=1000, timeout=1) if m.error() is None)
+    finally:
+        c.close()
+    assert_same([msg_tuple(m) for m in got], everything, "read from 0 once the store is back")
 
 
 # ------------------------------------------------------------------------- d. SIGKILL

@@ -21,10 +21,11 @@
  * in the file named by WEIR_FAULT_LOG (one line per failure), if set.
  *
  * Power loss: with WEIR_FAULT_SYNCED=<file>, every successful fsync/fdatasync of a file whose
- * path contains WEIR_FAULT_TRACK (default: every file) appends "<size> <path>" to that file:
- * what the file held when it was last made durable. A test kills the process, truncates each
- * file to its last synced size (a file never synced to nothing) and starts it again: what a
- * power cut after the last fsync would have left of appended data.
+ * path contains WEIR_FAULT_TRACK (default: every file) appends "<size> <inode> <path>" to that
+ * file: what the file held when it was last made durable. A test kills the process, truncates
+ * each file to its inode's last synced size (a file never synced to nothing) and starts it
+ * again: what a power cut after the last fsync would have left of appended data. Keyed by
+ * inode, a file written, fsynced and then renamed into place keeps what it synced.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -127,7 +128,8 @@ static void note_synced(int fd) {
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return;
     char line[4200];
-    int len = snprintf(line, sizeof line, "%lld %s\n", (long long)st.st_size, path);
+    int len = snprintf(line, sizeof line, "%lld %llu %s\n", (long long)st.st_size,
+                       (unsigned long long)st.st_ino, path);
     if (len <= 0 || len >= (int)sizeof line) return;
     pthread_mutex_lock(&lock);
     int out = (int)syscall(SYS_openat, AT_FDCWD, synced, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);

@@ -64,6 +64,9 @@ pub struct TieredPartition {
     pub(crate) manifest_store: tokio::sync::Mutex<ManifestStore>,
     /// The manifest was compared with the store since the broker started.
     pub(crate) reconciled: AtomicBool,
+    /// The local manifest copy was missing or unreadable at start: until the store's manifest
+    /// is read, what lies below the local log start is unknown (not "gone").
+    local_copy_missing: bool,
     /// A background job is working on this partition.
     pub(crate) busy: AtomicBool,
     /// The topic was deleted: no more uploads.
@@ -84,10 +87,10 @@ impl TieredPartition {
         cache: Arc<ReadCache>,
     ) -> TieredPartition {
         let store = ManifestStore::new(remote.clone(), &id.topic, id.partition, log.dir());
-        let manifest = match store.load_local() {
-            Some(m) if m.topic_id == id.topic_id => m,
-            _ => Manifest::new(&id.topic, &id.topic_id, id.partition),
-        };
+        let local = store.load_local().filter(|m| m.topic_id == id.topic_id);
+        let local_copy_missing = local.is_none();
+        let manifest =
+            local.unwrap_or_else(|| Manifest::new(&id.topic, &id.topic_id, id.partition));
         let tp = TieredPartition {
             metrics: PartitionMetrics::new(&id.topic, id.partition),
             id,
@@ -97,6 +100,7 @@ impl TieredPartition {
             manifest: RwLock::new(Arc::new(manifest)),
             manifest_store: tokio::sync::Mutex::new(store),
             reconciled: AtomicBool::new(false),
+            local_copy_missing,
             busy: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
             failures: AtomicU32::new(0),
@@ -124,6 +128,17 @@ impl TieredPartition {
             (Some(start), Some(end)) if end >= local_start => start.min(local_start),
             _ => local_start,
         }
+    }
+
+    /// Whether offsets below the local log start are not known yet: a tiered log whose local
+    /// manifest copy was lost, before the store's manifest is read. Reads there must be
+    /// retried (Kafka's "remote storage not ready"), not told OFFSET_OUT_OF_RANGE — which
+    /// would send consumers with `auto.offset.reset` past data that is in the store.
+    pub fn awaiting_store(&self) -> bool {
+        self.local_copy_missing
+            && !self.reconciled.load(Ordering::SeqCst)
+            && self.log.config().remote_storage_enable
+            && self.log.log_start_offset() > 0
     }
 
     /// Local retention must keep the segments holding offsets at or above this: for a tiered

@@ -53,10 +53,23 @@ impl Partition {
 
     /// [`Partition::earliest_offset`] given the log start offset.
     fn earliest_from(&self, start: i64) -> ApiResult<i64> {
+        self.check_tiered_known(start)?;
         match &self.table {
             Some(table) => table.earliest_offset(start),
             None => Ok(start),
         }
+    }
+
+    /// REPLICA_NOT_AVAILABLE (retriable, Kafka's answer while remote storage is not ready)
+    /// for offsets below `local_start` while the tiered segments are not known yet.
+    fn check_tiered_known(&self, below: i64) -> ApiResult<()> {
+        if self.tiered.awaiting_store() && below > 0 {
+            return Err(ApiError::new(
+                ResponseError::ReplicaNotAvailable,
+                "the tiered segments of this partition are not known yet (its manifest is being read from the object store)",
+            ));
+        }
+        Ok(())
     }
 
     /// Whether a fetch at `offset` is in range (`OFFSET_OUT_OF_RANGE` otherwise), without
@@ -69,6 +82,9 @@ impl Partition {
             self.log_start_offset()
         };
         let end = self.log.log_end_offset();
+        if offset < start {
+            self.check_tiered_known(start)?;
+        }
         if offset < start || offset > end {
             return Err(ApiError::new(
                 ResponseError::OffsetOutOfRange,
@@ -151,6 +167,9 @@ impl Partition {
                 }
                 offset = start;
             }
+        }
+        if offset < local_start {
+            self.check_tiered_known(local_start)?;
         }
         if offset < local_start && self.tiered.serves(offset) {
             return Ok(LocalRead::Tiered { offset, earliest });
