@@ -1,6 +1,6 @@
 """Disk faults, injected into a running broker by faultfs (an LD_PRELOAD library in
 `faultfs/`, built here with the system C compiler): a control file names the call (write,
-sync, rename), a path substring and an errno; emptying it heals the disk.
+sync, rename, create), a path substring and an errno; emptying it heals the disk.
 
 - ENOSPC / EIO on an append: the produce fails with KAFKA_STORAGE_ERROR, nothing of it becomes
   visible, other partitions keep serving, and once the fault clears writes resume without a
@@ -9,16 +9,20 @@ sync, rename), a path substring and an errno; emptying it heals the disk.
   fsync failed is not acknowledged, produce and fetch answer KAFKA_STORAGE_ERROR even after the
   disk heals, an ERROR line and `weir_storage_offline_logs` say so, other partitions serve, and
   a restart recovers the log from what is on disk.
+- A segment that cannot be created (the roll of a produce): refused, nothing visible, heals.
+- A table write whose changelog append fails after its log append: undone, never visible;
+  an idempotent retry is written once when the disk heals.
 - Topic metadata: a CreateTopics whose definition cannot be written is refused and creates
-  nothing.
+  nothing. A producer-id block that cannot be stored hands out no id.
 - The group log: an OffsetCommit that cannot be stored is refused and never served.
 - RocksDB: a table flush that fails surfaces as KAFKA_STORAGE_ERROR and loses nothing.
 - Metadata files with bit rot (topic definition, producer-id state, cluster id) are survived
   with nothing lost.
-- Power loss, not only SIGKILL: faultfs records each segment file's size at its last good
-  fsync; the test kills the broker, cuts every segment back to that size and restarts it,
-  four times under an idempotent acks=all load. Every acknowledged record is there, once. A
-  table's state and changelog are never durable ahead of its log.
+- Power loss, not only SIGKILL: faultfs records each file's size (by inode) at its last good
+  fsync; the test kills the broker, cuts every file of the data directory back to that size
+  and restarts it, four times under an idempotent acks=all load. Every acknowledged record
+  and committed offset is there, once. A table's state and changelog are never durable
+  ahead of its log.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import logging
 import os
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -37,7 +42,7 @@ from confluent_kafka.admin import ConfigResource
 from conftest import unique_topic
 from test_tables import delivery_errors, fold, kill_while_writing
 from test_table_atomicity import check_table, log_of, lookup_all
-from test_tiering import msum, wait_for, watermarks
+from test_tiering import msum, set_configs, wait_for, watermarks
 from test_tiering_edges import FETCHER_LOG, consume_until_quiet, storage_errors
 from weirtest import admin, consume, create_topic
 
@@ -428,3 +433,54 @@ def test_table_write_whose_changelog_cannot_be_written_is_all_or_nothing(faulty)
     b.start()
     assert check_table(b, topic) == after
     assert b.alive()
+
+
+def test_segment_that_cannot_be_created_fails_the_produce_and_heals(faulty):
+    """A produce that must roll (segment.ms passed) when no file can be created in the
+    partition directory (ENOSPC on open with O_CREAT): KAFKA_STORAGE_ERROR, nothing visible,
+    and the next produce after the disk heals rolls and is written at the next offset."""
+    b, disk = faulty
+    bs = b.bootstrap
+    topic, other, first = topic_with_records(bs, "disk-roll", 100)
+    set_configs(bs, topic, segment_ms=100)
+    time.sleep(0.3)
+    disk.fail("create", f"/topics/{topic}-0/", "ENOSPC")
+    assert produce_once(bs, topic, b"x", b"refused") == KafkaError.KAFKA_STORAGE_ERROR
+    assert any(line.startswith("create ") for line in disk.injected())
+    assert values(bs, topic) == [v for _, v in first]
+    assert delivery_errors(bs, other, [(b"o", b"1")]) == [0]
+    disk.heal()
+    assert produce_once(bs, topic, b"y", b"after") == 100
+    assert values(bs, topic) == [v for _, v in first] + [b"after"]
+    assert len(list(b.partition_dir(topic, 0).glob("*.log"))) >= 2
+    b.kill()
+    b.start()
+    assert values(bs, topic) == [v for _, v in first] + [b"after"]
+
+
+def test_producer_id_block_that_cannot_be_stored_hands_out_no_id(faulty):
+    """InitProducerId persists the end of a block of ids before handing out its first id;
+    when that write fails no id is handed out (KAFKA_STORAGE_ERROR, which an idempotent
+    producer retries), and once the disk heals the producer gets one and its records are
+    written once."""
+    b, disk = faulty
+    bs, topic = b.bootstrap, unique_topic("disk-pid")
+    create_topic(bs, topic, 1)
+    disk.fail("write", "/meta/producer-ids", "EIO")
+    p = Producer({"bootstrap.servers": bs, "enable.idempotence": True, "acks": "all",
+                  "message.timeout.ms": 60000})
+    reports = []
+    for i in range(10):
+        p.produce(topic, value=b"p%d" % i, partition=0,
+                  on_delivery=lambda err, msg: reports.append(err.code() if err else msg.offset()))
+    wait_for(lambda: sum(1 for line in disk.injected() if "producer-ids" in line) >= 2,
+             "InitProducerId met the fault")
+    p.poll(0.5)
+    assert reports == []
+    assert watermarks(bs, topic) == (0, 0)
+    disk.heal()
+    assert p.flush(60) == 0
+    assert reports == list(range(10))
+    b.kill()
+    b.start()
+    assert values(bs, topic) == [b"p%d" % i for i in range(10)]

@@ -11,6 +11,7 @@
  *   call            write  (write, pwrite, pwrite64, writev, pwritev)
  *                   sync   (fsync, fdatasync)
  *                   rename (rename, renameat, renameat2: either path)
+ *                   create (open, open64, openat, openat64 with O_CREAT)
  *   path-substring  the call fails only on files whose path contains it
  *                   (for fd calls, the path /proc/self/fd/<fd> points to)
  *   errno           EIO, ENOSPC, EDQUOT or EROFS
@@ -29,6 +30,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -169,6 +171,10 @@ REAL(fdatasync, int, int)
 REAL(rename, int, const char *, const char *)
 REAL(renameat, int, int, const char *, int, const char *)
 REAL(renameat2, int, int, const char *, int, const char *, unsigned int)
+REAL(open, int, const char *, int, ...)
+REAL(open64, int, const char *, int, ...)
+REAL(openat, int, int, const char *, int, ...)
+REAL(openat64, int, int, const char *, int, ...)
 
 #define FAIL_FD(call, fd)                        \
     do {                                         \
@@ -248,4 +254,50 @@ int renameat2(int from_dir, const char *from, int to_dir, const char *to, unsign
     resolve_renameat2();
     if (fail_rename(from, to) != 0) return -1;
     return real_renameat2(from_dir, from, to_dir, to, flags);
+}
+
+/* Opening with O_CREAT (a new segment, a temp file, an SST) fails on a matching path. The mode
+ * is passed on only when the flags say there is one. */
+static int fail_create(const char *path, int flags) {
+    if ((flags & O_CREAT) == 0) return 0;
+    int e = fault_for_path("create", path);
+    if (e != 0) errno = e;
+    return e;
+}
+
+#define MODE_ARG(flags, mode)                                   \
+    mode_t mode = 0;                                            \
+    if ((flags) & (O_CREAT | O_TMPFILE)) {                      \
+        va_list ap_;                                            \
+        va_start(ap_, flags);                                   \
+        mode = (mode_t)va_arg(ap_, int);                        \
+        va_end(ap_);                                            \
+    }
+
+int open(const char *path, int flags, ...) {
+    resolve_open();
+    MODE_ARG(flags, mode);
+    if (fail_create(path, flags) != 0) return -1;
+    return real_open(path, flags, mode);
+}
+
+int open64(const char *path, int flags, ...) {
+    resolve_open64();
+    MODE_ARG(flags, mode);
+    if (fail_create(path, flags) != 0) return -1;
+    return real_open64(path, flags, mode);
+}
+
+int openat(int dir, const char *path, int flags, ...) {
+    resolve_openat();
+    MODE_ARG(flags, mode);
+    if (fail_create(path, flags) != 0) return -1;
+    return real_openat(dir, path, flags, mode);
+}
+
+int openat64(int dir, const char *path, int flags, ...) {
+    resolve_openat64();
+    MODE_ARG(flags, mode);
+    if (fail_create(path, flags) != 0) return -1;
+    return real_openat64(dir, path, flags, mode);
 }
