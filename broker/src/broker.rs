@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use weir_auth::{Authenticator, CredentialStore, ScramMechanism, DEFAULT_ITERATIONS};
 
 use anyhow::Context;
 use weir_tiering::{RemoteStore, Tiering, TieringConfig};
@@ -27,6 +28,10 @@ pub struct Broker {
     pub groups: Arc<GroupCoordinator>,
     /// Tiering of closed segments to the object store.
     pub tiering: Arc<Tiering>,
+    /// The users (salted SCRAM credentials in `<data-dir>/meta/users.json`).
+    pub credentials: Arc<CredentialStore>,
+    /// SASL exchanges against `credentials`, with the enabled mechanisms.
+    pub authenticator: Authenticator,
 }
 
 impl Broker {
@@ -64,7 +69,27 @@ impl Broker {
                 max_backoff: Duration::from_secs(30),
             },
         )?;
+        let credentials = Arc::new(CredentialStore::open(&meta)?);
+        if let Some((user, password)) = &config.admin_bootstrap {
+            if credentials.describe().contains_key(user) {
+                tracing::debug!(%user, "WEIR_ADMIN_USER already exists; left as it is");
+            } else {
+                for mechanism in ScramMechanism::ALL {
+                    credentials.set_password(
+                        user,
+                        mechanism,
+                        password.as_bytes(),
+                        DEFAULT_ITERATIONS,
+                    )?;
+                }
+                tracing::info!(target: "weir::audit", %user, "created the first user from WEIR_ADMIN_USER");
+            }
+        }
+        let authenticator =
+            Authenticator::new(credentials.clone(), &config.sasl_enabled_mechanisms)?;
         Ok(Broker {
+            credentials,
+            authenticator,
             topics: TopicRegistry::open(config.clone(), tiering.clone())?,
             tiering,
             groups: Arc::new(GroupCoordinator::open(&meta, limits)?),

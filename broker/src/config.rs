@@ -134,6 +134,46 @@ pub struct ServeArgs {
     /// HTTP admin: most keys in one batch lookup (400 beyond). Default: 10000
     #[arg(long, env = "WEIR_HTTP_MAX_LOOKUP_KEYS")]
     pub http_max_lookup_keys: Option<usize>,
+    /// listeners: `NAME://host:port,…` (names PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL, or
+    /// mapped by listener_security_protocol_map). Default: PLAINTEXT on --listen
+    #[arg(long, env = "WEIR_LISTENERS")]
+    pub listeners: Option<String>,
+    /// advertised.listeners: `NAME://host:port,…`, what Metadata gives clients of each
+    /// listener. Default: where each listener binds
+    #[arg(long, env = "WEIR_ADVERTISED_LISTENERS")]
+    pub advertised_listeners: Option<String>,
+    /// listener.security.protocol.map: `NAME:PROTOCOL,…`. Default: each protocol name maps
+    /// to itself
+    #[arg(long, env = "WEIR_LISTENER_SECURITY_PROTOCOL_MAP")]
+    pub listener_security_protocol_map: Option<String>,
+    /// ssl.keystore.location: PEM file with the listener certificate chain (leaf first) and,
+    /// unless --ssl-key-location is given, its private key
+    #[arg(long, env = "WEIR_SSL_KEYSTORE_LOCATION")]
+    pub ssl_keystore_location: Option<PathBuf>,
+    /// PEM private key of the certificate. Default: read from --ssl-keystore-location
+    #[arg(long, env = "WEIR_SSL_KEY_LOCATION")]
+    pub ssl_key_location: Option<PathBuf>,
+    /// ssl.truststore.location: PEM CA certificates client certificates must chain to
+    #[arg(long, env = "WEIR_SSL_TRUSTSTORE_LOCATION")]
+    pub ssl_truststore_location: Option<PathBuf>,
+    /// ssl.client.auth: none, requested or required. Default: none
+    #[arg(long, env = "WEIR_SSL_CLIENT_AUTH")]
+    pub ssl_client_auth: Option<String>,
+    /// sasl.enabled.mechanisms: comma-separated. Default: SCRAM-SHA-512,SCRAM-SHA-256,PLAIN
+    #[arg(long, env = "WEIR_SASL_ENABLED_MECHANISMS")]
+    pub sasl_enabled_mechanisms: Option<String>,
+    /// connections.max.reauth.ms: a SASL session lasts this long before the client must
+    /// re-authenticate (KIP-368); 0 = forever. Default: 0
+    #[arg(long, env = "WEIR_CONNECTIONS_MAX_REAUTH_MS")]
+    pub connections_max_reauth_ms: Option<i64>,
+    /// A user created at start if it does not exist yet (with WEIR_ADMIN_PASSWORD; for
+    /// containers — `weir user add` is the other way)
+    #[arg(long, env = "WEIR_ADMIN_USER")]
+    pub admin_user: Option<String>,
+    /// The password of WEIR_ADMIN_USER (environment only)
+    #[arg(skip)]
+    #[serde(skip)]
+    pub admin_password: Option<String>,
 }
 
 /// Log output format.
@@ -188,6 +228,14 @@ pub struct BrokerConfig {
     pub http_header_read_timeout_ms: u64,
     pub http_max_body_bytes: usize,
     pub http_max_lookup_keys: usize,
+    /// Every listener (the first is `listen`/`advertised_*`).
+    pub listeners: Vec<crate::listeners::Listener>,
+    /// TLS of the SSL and SASL_SSL listeners.
+    pub tls: Option<weir_auth::TlsSettings>,
+    pub sasl_enabled_mechanisms: Vec<String>,
+    pub connections_max_reauth_ms: i64,
+    /// `WEIR_ADMIN_USER` and `WEIR_ADMIN_PASSWORD`: a user to create at start if missing.
+    pub admin_bootstrap: Option<(String, String)>,
 }
 
 impl ServeArgs {
@@ -258,6 +306,25 @@ impl ServeArgs {
                 .or(other.http_header_read_timeout_ms),
             http_max_body_bytes: self.http_max_body_bytes.or(other.http_max_body_bytes),
             http_max_lookup_keys: self.http_max_lookup_keys.or(other.http_max_lookup_keys),
+            listeners: self.listeners.or(other.listeners),
+            advertised_listeners: self.advertised_listeners.or(other.advertised_listeners),
+            listener_security_protocol_map: self
+                .listener_security_protocol_map
+                .or(other.listener_security_protocol_map),
+            ssl_keystore_location: self.ssl_keystore_location.or(other.ssl_keystore_location),
+            ssl_key_location: self.ssl_key_location.or(other.ssl_key_location),
+            ssl_truststore_location: self
+                .ssl_truststore_location
+                .or(other.ssl_truststore_location),
+            ssl_client_auth: self.ssl_client_auth.or(other.ssl_client_auth),
+            sasl_enabled_mechanisms: self
+                .sasl_enabled_mechanisms
+                .or(other.sasl_enabled_mechanisms),
+            connections_max_reauth_ms: self
+                .connections_max_reauth_ms
+                .or(other.connections_max_reauth_ms),
+            admin_user: self.admin_user.or(other.admin_user),
+            admin_password: self.admin_password.or(other.admin_password),
         }
     }
 }
@@ -285,6 +352,69 @@ impl BrokerConfig {
         let advertised_port: i32 = port
             .parse()
             .with_context(|| format!("--advertised {advertised:?}: bad port"))?;
+        let host = host.trim_matches(['[', ']']).to_string();
+        let listeners = crate::listeners::resolve(
+            args.listeners.as_deref(),
+            args.advertised_listeners.as_deref(),
+            args.listener_security_protocol_map.as_deref(),
+            listen,
+            (host, advertised_port),
+        )?;
+        let first = listeners[0].clone();
+        let tls = match &args.ssl_keystore_location {
+            Some(keystore) => Some(weir_auth::TlsSettings {
+                certificate_chain: keystore.clone(),
+                private_key: args
+                    .ssl_key_location
+                    .clone()
+                    .unwrap_or_else(|| keystore.clone()),
+                client_auth: args
+                    .ssl_client_auth
+                    .as_deref()
+                    .unwrap_or("none")
+                    .parse()
+                    .map_err(anyhow::Error::msg)?,
+                truststore: args.ssl_truststore_location.clone(),
+            }),
+            None => None,
+        };
+        anyhow::ensure!(
+            tls.is_some() || listeners.iter().all(|l| !l.protocol.tls()),
+            "an SSL or SASL_SSL listener needs ssl_keystore_location"
+        );
+        let sasl_enabled_mechanisms: Vec<String> = args
+            .sasl_enabled_mechanisms
+            .as_deref()
+            .unwrap_or("SCRAM-SHA-512,SCRAM-SHA-256,PLAIN")
+            .split(',')
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty())
+            .collect();
+        if let Some(unknown) = sasl_enabled_mechanisms
+            .iter()
+            .find(|m| !weir_auth::SASL_MECHANISMS.contains(&m.as_str()))
+        {
+            anyhow::bail!(
+                "sasl_enabled_mechanisms: {unknown} is not one of {:?}",
+                weir_auth::SASL_MECHANISMS
+            );
+        }
+        let admin_password = args
+            .admin_password
+            .clone()
+            .or_else(|| std::env::var("WEIR_ADMIN_PASSWORD").ok());
+        let admin_bootstrap = match (&args.admin_user, admin_password) {
+            (Some(user), Some(password)) if !user.is_empty() && !password.is_empty() => {
+                Some((user.clone(), password))
+            }
+            (Some(_), _) => anyhow::bail!("WEIR_ADMIN_USER needs WEIR_ADMIN_PASSWORD"),
+            (None, _) => None,
+        };
+        let connections_max_reauth_ms = args.connections_max_reauth_ms.unwrap_or(0);
+        anyhow::ensure!(
+            connections_max_reauth_ms >= 0,
+            "connections_max_reauth_ms must not be negative"
+        );
         let num_partitions = args.num_partitions.unwrap_or(1);
         anyhow::ensure!(num_partitions >= 1, "num_partitions must be at least 1");
         let message_max_bytes = args.message_max_bytes.unwrap_or(1_048_588);
@@ -332,9 +462,14 @@ impl BrokerConfig {
             tiering_upload_concurrency,
             tiering_cache_bytes: args.tiering_cache_bytes.unwrap_or(64 << 20),
             data_dir,
-            listen,
-            advertised_host: host.trim_matches(['[', ']']).to_string(),
-            advertised_port,
+            listen: first.bind,
+            advertised_host: first.advertised_host,
+            advertised_port: first.advertised_port,
+            listeners,
+            tls,
+            sasl_enabled_mechanisms,
+            connections_max_reauth_ms,
+            admin_bootstrap,
             http: args
                 .http
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9644))),

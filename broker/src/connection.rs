@@ -1,4 +1,6 @@
-//! One client connection: frames in, responses out, in request order.
+//! One client connection: frames in, responses out, in request order. Generic over the
+//! stream (TCP or TLS); who the client is, and whether it may send a request yet (SASL), is
+//! its [`Session`].
 //!
 //! Requests are decoded and dispatched as they arrive, so a producer's pipelined requests
 //! share fsyncs; replies are written strictly in request order. Anything Kafka answers by
@@ -22,7 +24,6 @@
 //!   `weir_connections_closed_total{reason="idle"}`.
 
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -31,9 +32,7 @@ use std::time::Duration;
 use futures::stream::{FuturesOrdered, StreamExt};
 use futures::FutureExt;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
 use weir_protocol::request::{self, DecodeError, Request};
@@ -42,6 +41,7 @@ use weir_protocol::{frame, response};
 use crate::broker::Broker;
 use crate::handlers;
 use crate::metrics::{ApiMetrics, ConnectionMetrics};
+use crate::session::Session;
 
 /// Bytes a fetch response may spend per partition beyond its records (index, error code,
 /// offsets, aborted transactions header…), and per topic (name, id, array header).
@@ -55,6 +55,8 @@ struct Pending {
     started: Instant,
     /// Response budget reserved for this request until its response is written.
     budget: usize,
+    /// A raw SASL token to send instead of a response (after SaslHandshake v0).
+    raw: Option<Vec<u8>>,
 }
 
 /// The most bytes the response to `request` may take, as far as the connection accounts for
@@ -102,8 +104,8 @@ impl<R: AsyncRead + Unpin> AsyncRead for ActivityRead<R> {
 }
 
 /// Writes all of `bytes`, failing with `TimedOut` when no byte goes out for `stall`.
-async fn write_response(
-    out: &mut OwnedWriteHalf,
+async fn write_response<W: AsyncWrite + Unpin>(
+    out: &mut W,
     mut bytes: &[u8],
     stall: Option<Duration>,
 ) -> io::Result<()> {
@@ -124,21 +126,21 @@ async fn write_response(
 
 /// Serves one connection until the client closes it, an error or a limit closes it, or
 /// `shutdown` fires.
-pub async fn serve(
+pub async fn serve<S>(
     broker: Arc<Broker>,
-    stream: TcpStream,
-    peer: SocketAddr,
+    stream: S,
+    session: Arc<Session>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(%peer, error = %e, "set_nodelay failed");
-    }
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let peer = session.peer;
     let config = &broker.config;
     let max_queued = config.queued_max_requests.max(1);
     let max_pending_bytes = config.queued_max_response_bytes;
     let idle = (config.connections_max_idle_ms > 0)
         .then(|| Duration::from_millis(config.connections_max_idle_ms));
-    let (read_half, mut write_half) = stream.into_split();
+    let (read_half, mut write_half) = tokio::io::split(stream);
     let mut frames = FramedRead::new(
         ActivityRead {
             inner: read_half,
@@ -164,9 +166,10 @@ pub async fn serve(
                     correlation_id: request.header.correlation_id,
                     started: Instant::now(),
                     budget,
+                    raw: None,
                 };
                 pending_bytes += budget;
-                let reply = handlers::dispatch(&broker, request, peer).await;
+                let reply = handlers::dispatch(&broker, request, &session).await;
                 in_flight.push_back(async move { (pending, reply.await) }.boxed());
             } else {
                 held = Some((request, budget));
@@ -179,9 +182,15 @@ pub async fn serve(
             Some((pending, reply)) = in_flight.next(), if !in_flight.is_empty() => {
                 let reply: Option<ResponseKind> = reply;
                 let pending: Pending = pending;
-                let written = match reply {
-                    None => Ok(()),
-                    Some(body) => match response::encode(pending.api_key, pending.version, pending.correlation_id, &body) {
+                let written = match (reply, &pending.raw) {
+                    (_, Some(token)) => {
+                        let mut framed = Vec::with_capacity(4 + token.len());
+                        framed.extend_from_slice(&(token.len() as u32).to_be_bytes());
+                        framed.extend_from_slice(token);
+                        write_response(&mut write_half, &framed, idle).await
+                    }
+                    (None, None) => Ok(()),
+                    (Some(body), None) => match response::encode(pending.api_key, pending.version, pending.correlation_id, &body) {
                         Ok(bytes) => {
                             drop(body);
                             ApiMetrics::get(pending.api_key).record(pending.started.elapsed());
@@ -204,6 +213,10 @@ pub async fn serve(
                     }
                     break;
                 }
+                if session.failed() {
+                    tracing::debug!(%peer, "closing connection: authentication failed");
+                    break;
+                }
             }
             next = frames.next(), if may_read => {
                 match next {
@@ -219,14 +232,35 @@ pub async fn serve(
                         }
                         reading = false;
                     }
+                    Some(Ok(bytes)) if session.expects_raw_token() => {
+                        // SaslHandshake v0: the client's SASL tokens come as raw frames.
+                        let session = session.clone();
+                        let reauth_ms = config.connections_max_reauth_ms;
+                        let token = bytes.freeze();
+                        let step = tokio::task::spawn_blocking(move || session.authenticate(&token, reauth_ms));
+                        in_flight.push_back(async move {
+                            let raw = match step.await {
+                                Ok(Ok(outcome)) => Some(outcome.token),
+                                _ => None,
+                            };
+                            let pending = Pending { api_key: ApiKey::SaslAuthenticate, version: 0, correlation_id: 0, started: Instant::now(), budget: 0, raw };
+                            (pending, None)
+                        }.boxed());
+                    }
                     Some(Ok(bytes)) => match request::decode(bytes.freeze(), handlers::accepted) {
-                        Ok(req) => {
-                            let budget = response_budget(&req, config.fetch_max_bytes);
-                            held = Some((req, budget));
-                        }
+                        Ok(req) => match session.admit(req.api_key) {
+                            Ok(()) => {
+                                let budget = response_budget(&req, config.fetch_max_bytes);
+                                held = Some((req, budget));
+                            }
+                            Err(refused) => {
+                                tracing::info!(%peer, listener = %session.listener.name, reason = %refused.0, "closing connection");
+                                reading = false;
+                            }
+                        },
                         Err(DecodeError::UnsupportedApiVersions { version, correlation_id }) => {
                             tracing::debug!(%peer, version, "ApiVersions version not supported, answering in v0");
-                            let pending = Pending { api_key: ApiKey::ApiVersions, version: 0, correlation_id, started: Instant::now(), budget: 0 };
+                            let pending = Pending { api_key: ApiKey::ApiVersions, version: 0, correlation_id, started: Instant::now(), budget: 0, raw: None };
                             let body = handlers::unsupported_api_versions_response();
                             in_flight.push_back(async move { (pending, Some(body)) }.boxed());
                         }

@@ -2,7 +2,7 @@
 //! `weir topic …` and `weir group …` administer a running one (see `weir_broker::cli`).
 
 use clap::{Parser, Subcommand};
-use weir_broker::cli::{self, GroupArgs, TableArgs, TopicArgs};
+use weir_broker::cli::{self, GroupArgs, TableArgs, TopicArgs, UserArgs};
 use weir_broker::config::{BrokerConfig, LogFormat, ServeArgs};
 use weir_broker::server;
 
@@ -25,6 +25,9 @@ enum Command {
     Group(GroupArgs),
     /// Look up table topics on a running broker (over its HTTP admin API): get, history.
     Table(TableArgs),
+    /// Manage the users of a data directory (before the first start, or while stopped):
+    /// add, list, delete.
+    User(UserArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -53,5 +56,6 @@ fn main() -> anyhow::Result<()> {
         Command::Topic(args) => std::process::exit(cli::run(cli::topic::run(args))),
         Command::Group(args) => std::process::exit(cli::run(cli::group::run(args))),
         Command::Table(args) => std::process::exit(cli::run(cli::table::run(args))),
+        Command::User(args) => cli::user::run(args),
     }
 }

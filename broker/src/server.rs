@@ -1,8 +1,11 @@
-//! The serving process: Kafka listener, HTTP admin listener, housekeeping, and graceful
+//! The serving process: Kafka listeners, HTTP admin listener, housekeeping, and graceful
 //! shutdown on SIGINT/SIGTERM (stop accepting, finish in-flight requests, flush, exit 0).
 //!
-//! The Kafka accept loop enforces `max.connections` and `max.connections.per.ip`
-//! (`crate::limits`): a connection over either is closed right after accept.
+//! Each Kafka listener has its accept loop; together they enforce `max.connections` and
+//! `max.connections.per.ip` (`crate::limits`): a connection over either is closed right after
+//! accept. On an SSL or SASL_SSL listener the TLS handshake runs in the connection's task
+//! (bounded by [`TLS_HANDSHAKE_TIMEOUT`]), and a verified client certificate names the
+//! session's principal.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,8 +21,15 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
 use crate::limits::{ConnectionLimits, RateLimitedLog};
+use crate::listeners::{Listener, SecurityProtocol};
 use crate::metrics::{ConnectionMetrics, ConnectionRefusal};
+use crate::session::Session;
 use crate::{connection, handlers, http, metrics};
+use tokio_rustls::TlsAcceptor;
+use weir_auth::Principal;
+
+/// How long a client has to complete the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long shutdown waits for in-flight requests before closing anyway.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,8 +39,10 @@ const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A started broker: its bound addresses and the handle that stops it.
 pub struct Running {
-    /// The bound Kafka listener address.
+    /// The bound address of the first Kafka listener.
     pub kafka_addr: SocketAddr,
+    /// Every Kafka listener's name and bound address.
+    pub listener_addrs: Vec<(String, SocketAddr)>,
     /// The bound HTTP admin address.
     pub http_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
@@ -73,10 +85,24 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Running> {
             .await?
             .with_context(|| format!("cannot open data directory {}", data_dir.display()))?,
     );
-    let listener = TcpListener::bind(broker.config.listen)
-        .await
-        .with_context(|| format!("cannot bind Kafka listener {}", broker.config.listen))?;
-    let kafka_addr = listener.local_addr()?;
+    let tls = match &broker.config.tls {
+        Some(settings) => Some(TlsAcceptor::from(settings.server_config()?)),
+        None => None,
+    };
+    let mut sockets = Vec::new();
+    let mut listener_addrs = Vec::new();
+    for listener in &broker.config.listeners {
+        let socket = TcpListener::bind(listener.bind).await.with_context(|| {
+            format!(
+                "cannot bind Kafka listener {} ({})",
+                listener.name, listener.bind
+            )
+        })?;
+        listener_addrs.push((listener.name.clone(), socket.local_addr()?));
+        warn_if_open(&broker.config, listener);
+        sockets.push((Arc::new(listener.clone()), socket));
+    }
+    let kafka_addr = listener_addrs[0].1;
     let _ = broker_cell.set(broker.clone());
     let maintenance = tokio::spawn(housekeeping(broker.clone(), shutdown_rx.clone()));
     let tiering = tokio::spawn(broker.tiering.clone().run(shutdown_rx.clone()));
@@ -87,6 +113,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Running> {
     ready.store(true, Ordering::SeqCst);
     tracing::info!(
         kafka = %kafka_addr,
+        listeners = %listener_addrs.iter().map(|(n, a)| format!("{n}://{a}")).collect::<Vec<_>>().join(","),
         advertised = %format!("{}:{}", broker.config.advertised_host, broker.config.advertised_port),
         http = %http_addr,
         data_dir = %broker.config.data_dir.display(),
@@ -95,7 +122,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Running> {
         "weir is serving"
     );
     let task = tokio::spawn(async move {
-        accept_loop(broker.clone(), listener, shutdown_rx).await;
+        accept_loops(broker.clone(), sockets, tls, shutdown_rx).await;
         ready.store(false, Ordering::SeqCst);
         let _ = maintenance.await;
         let _ = tiering.await;
@@ -107,21 +134,111 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Running> {
     });
     Ok(Running {
         kafka_addr,
+        listener_addrs,
         http_addr,
         shutdown: shutdown_tx,
         task,
     })
 }
 
-async fn accept_loop(
+/// A listener anyone on the network can use without authenticating gets a warning at every
+/// start.
+fn warn_if_open(config: &BrokerConfig, listener: &Listener) {
+    let client_certificates = config
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.client_auth == weir_auth::ClientAuth::Required);
+    let authenticates = match listener.protocol {
+        SecurityProtocol::Plaintext => false,
+        SecurityProtocol::Ssl => client_certificates,
+        SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl => true,
+    };
+    if !authenticates && !listener.bind.ip().is_loopback() {
+        tracing::warn!(listener = %listener.name, bind = %listener.bind, "this listener accepts clients from the network without authentication: anyone who reaches it can read, write and delete data (use SASL_SSL, or SSL with ssl_client_auth=required)");
+    }
+}
+
+/// Runs one accept loop per listener, sharing the connection limits, until shutdown.
+async fn accept_loops(
     broker: Arc<Broker>,
-    listener: TcpListener,
-    mut shutdown: watch::Receiver<bool>,
+    sockets: Vec<(Arc<Listener>, TcpListener)>,
+    tls: Option<TlsAcceptor>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let limits = ConnectionLimits::new(
         broker.config.max_connections,
         broker.config.max_connections_per_ip,
     );
+    let mut loops = JoinSet::new();
+    for (listener, socket) in sockets {
+        loops.spawn(accept_loop(
+            broker.clone(),
+            listener,
+            socket,
+            tls.clone(),
+            limits.clone(),
+            shutdown.clone(),
+        ));
+    }
+    while loops.join_next().await.is_some() {}
+}
+
+/// Sets up the session of a new connection (the TLS handshake, the principal) and serves it.
+async fn open_session(
+    broker: Arc<Broker>,
+    listener: Arc<Listener>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    shutdown: watch::Receiver<bool>,
+) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, error = %e, "set_nodelay failed");
+    }
+    let Some(acceptor) = tls.filter(|_| listener.protocol.tls()) else {
+        let session = Arc::new(Session::new(peer, listener, Principal::anonymous()));
+        connection::serve(broker, stream, session, shutdown).await;
+        return;
+    };
+    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::info!(%peer, listener = %listener.name, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(%peer, listener = %listener.name, "TLS handshake timed out");
+            return;
+        }
+    };
+    let certificate = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first());
+    let principal = match certificate.map(|c| weir_auth::principal_from_certificate(c)) {
+        Some(Ok(principal)) => principal,
+        Some(Err(e)) => {
+            tracing::info!(%peer, error = %e, "client certificate has no usable subject");
+            return;
+        }
+        None => Principal::anonymous(),
+    };
+    if !principal.is_anonymous() {
+        tracing::info!(%peer, listener = %listener.name, %principal, "client certificate accepted");
+    }
+    let session = Arc::new(Session::new(peer, listener, principal));
+    connection::serve(broker, stream, session, shutdown).await;
+}
+
+async fn accept_loop(
+    broker: Arc<Broker>,
+    listener_config: Arc<Listener>,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    limits: Arc<ConnectionLimits>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut refused_log = RateLimitedLog::new(REFUSAL_LOG_INTERVAL);
     let mut connections = JoinSet::new();
     loop {
@@ -129,7 +246,7 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => match limits.admit(peer.ip()) {
                     Ok(slot) => {
-                        let serve = connection::serve(broker.clone(), stream, peer, shutdown.clone());
+                        let serve = open_session(broker.clone(), listener_config.clone(), stream, peer, tls.clone(), shutdown.clone());
                         connections.spawn(async move {
                             serve.await;
                             drop(slot);

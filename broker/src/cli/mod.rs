@@ -11,6 +11,7 @@ pub mod group;
 pub mod output;
 pub mod table;
 pub mod topic;
+pub mod user;
 
 use std::fmt;
 
@@ -20,6 +21,7 @@ use kafka_protocol::error::ResponseError;
 pub use group::GroupArgs;
 pub use table::TableArgs;
 pub use topic::TopicArgs;
+pub use user::UserArgs;
 
 /// The broker address and output format shared by every admin subcommand.
 #[derive(Args, Debug, Clone)]

@@ -41,6 +41,10 @@ const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DescribeGroups, range(0, 5)),
     (ApiKey::DeleteGroups, range(0, 2)),
     (ApiKey::OffsetDelete, range(0, 0)),
+    (ApiKey::SaslHandshake, range(0, 1)),
+    (ApiKey::SaslAuthenticate, range(0, 2)),
+    (ApiKey::DescribeUserScramCredentials, range(0, 0)),
+    (ApiKey::AlterUserScramCredentials, range(0, 0)),
 ];
 
 /// Every implemented API with its advertised version range.

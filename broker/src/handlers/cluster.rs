@@ -10,11 +10,16 @@ use kafka_protocol::messages::{
 
 use super::str_bytes;
 use crate::broker::Broker;
+use crate::listeners::Listener;
 
 const BROKERS_ENDPOINT: i8 = 1;
 
 /// Handles DescribeCluster.
-pub fn describe(broker: &Arc<Broker>, request: DescribeClusterRequest) -> ResponseKind {
+pub fn describe(
+    broker: &Arc<Broker>,
+    listener: &Listener,
+    request: DescribeClusterRequest,
+) -> ResponseKind {
     let node = BrokerId(broker.config.node_id);
     let mut response = DescribeClusterResponse::default()
         .with_endpoint_type(BROKERS_ENDPOINT)
@@ -28,7 +33,7 @@ pub fn describe(broker: &Arc<Broker>, request: DescribeClusterRequest) -> Respon
     }
     response.brokers = vec![DescribeClusterBroker::default()
         .with_broker_id(node)
-        .with_host(str_bytes(&broker.config.advertised_host))
-        .with_port(broker.config.advertised_port)];
+        .with_host(str_bytes(&listener.advertised_host))
+        .with_port(listener.advertised_port)];
     ResponseKind::DescribeCluster(response)
 }

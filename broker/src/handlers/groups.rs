@@ -37,12 +37,13 @@ fn opt_str(s: &Option<StrBytes>) -> Option<String> {
 /// implemented, so transaction coordinators are refused.
 pub fn find_coordinator(
     broker: &Arc<Broker>,
+    listener: &crate::listeners::Listener,
     request: FindCoordinatorRequest,
     version: i16,
 ) -> ResponseKind {
     let node = BrokerId(broker.config.node_id);
-    let host = str_bytes(&broker.config.advertised_host);
-    let port = broker.config.advertised_port;
+    let host = str_bytes(&listener.advertised_host);
+    let port = listener.advertised_port;
     let refusal = match request.key_type {
         0 => None,
         1 => Some("transactions are not supported by this broker"),

@@ -16,6 +16,7 @@ use kafka_protocol::messages::{
 
 use super::str_bytes;
 use crate::broker::Broker;
+use crate::listeners::Listener;
 use crate::topics::{self, Topic};
 
 /// "Authorized operations not requested", as Kafka encodes it.
@@ -107,7 +108,12 @@ fn lookup_or_create(
 }
 
 /// Handles a Metadata request.
-pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> ResponseKind {
+pub fn handle(
+    broker: &Arc<Broker>,
+    listener: &Listener,
+    request: MetadataRequest,
+    version: i16,
+) -> ResponseKind {
     // v0 asks for all topics with an empty list, v1+ with null.
     let auto_create = auto_create(&request, version);
     let mut created = 0;
@@ -142,8 +148,8 @@ pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> R
     let response = MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
             .with_node_id(node)
-            .with_host(str_bytes(&broker.config.advertised_host))
-            .with_port(broker.config.advertised_port)])
+            .with_host(str_bytes(&listener.advertised_host))
+            .with_port(listener.advertised_port)])
         .with_cluster_id(Some(str_bytes(&broker.cluster_id)))
         .with_controller_id(node)
         .with_topics(topics)

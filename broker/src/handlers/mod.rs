@@ -17,6 +17,8 @@ mod offsets;
 mod produce;
 mod producer_id;
 mod records_admin;
+mod sasl;
+mod scram;
 mod topics_admin;
 
 use std::sync::Arc;
@@ -27,6 +29,7 @@ use kafka_protocol::protocol::VersionRange;
 use weir_protocol::request::Request;
 
 use crate::broker::Broker;
+use crate::session::Session;
 
 pub use api_versions::{supported_versions, unsupported_api_versions_response};
 
@@ -55,9 +58,11 @@ async fn blocking(
     }
 }
 
-/// Starts handling `request` from `peer` (see the module docs for what runs now and what
-/// later).
-pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: std::net::SocketAddr) -> Reply {
+/// Starts handling `request` from the client of `session` (see the module docs for what runs
+/// now and what later).
+pub async fn dispatch(broker: &Arc<Broker>, request: Request, session: &Arc<Session>) -> Reply {
+    let peer = session.peer;
+    let listener = &session.listener;
     let version = request.version();
     let api_key = request.api_key;
     let client = || groups::ClientInfo {
@@ -72,9 +77,10 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: std::net::So
     match request.body {
         RequestKind::ApiVersions(r) => ready(api_versions::handle(r, version)),
         RequestKind::Metadata(r) if metadata::may_create(broker, &r, version) => {
-            blocking(broker, move |b| metadata::handle(b, r, version)).await
+            let listener = listener.clone();
+            blocking(broker, move |b| metadata::handle(b, &listener, r, version)).await
         }
-        RequestKind::Metadata(r) => ready(metadata::handle(broker, r, version)),
+        RequestKind::Metadata(r) => ready(metadata::handle(broker, listener, r, version)),
         RequestKind::Produce(r) => produce::handle(broker, r, version).await,
         RequestKind::Fetch(r) => fetch::handle(broker.clone(), r, version),
         RequestKind::ListOffsets(r) => list_offsets::handle(broker.clone(), r, version),
@@ -92,13 +98,30 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request, peer: std::net::So
         RequestKind::IncrementalAlterConfigs(r) => {
             blocking(broker, move |b| configs::incremental_alter(b, r)).await
         }
-        RequestKind::DescribeCluster(r) => ready(cluster::describe(broker, r)),
+        RequestKind::DescribeCluster(r) => ready(cluster::describe(broker, listener, r)),
         RequestKind::DeleteRecords(r) => records_admin::delete_records(broker, r).await,
         RequestKind::OffsetForLeaderEpoch(r) => {
             ready(records_admin::offset_for_leader_epoch(broker, r))
         }
         RequestKind::InitProducerId(r) => ready(producer_id::init(broker, r)),
-        RequestKind::FindCoordinator(r) => ready(groups::find_coordinator(broker, r, version)),
+        RequestKind::FindCoordinator(r) => {
+            ready(groups::find_coordinator(broker, listener, r, version))
+        }
+        RequestKind::SaslHandshake(r) => {
+            ready(sasl::handshake(&broker.authenticator, session, r, version))
+        }
+        RequestKind::SaslAuthenticate(r) => {
+            let reauth_ms = broker.config.connections_max_reauth_ms;
+            sasl::authenticate(session.clone(), r, reauth_ms)
+                .map(Some)
+                .boxed()
+        }
+        RequestKind::AlterUserScramCredentials(r) => {
+            blocking(broker, move |b| scram::alter(&b.credentials, r)).await
+        }
+        RequestKind::DescribeUserScramCredentials(r) => {
+            ready(scram::describe(&broker.credentials, r))
+        }
         RequestKind::JoinGroup(r) => {
             let client = client();
             groups::join_group(broker, r, version, client)

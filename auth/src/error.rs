@@ -1,0 +1,41 @@
+//! The error type of the security layer.
+
+/// What can go wrong authenticating a client or managing credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The client's credentials did not check out (unknown user, wrong password, a bad SCRAM
+    /// proof). The message never says which, nor carries a secret.
+    #[error("authentication failed: invalid credentials with SASL mechanism {mechanism}")]
+    Failed {
+        /// The SASL mechanism used.
+        mechanism: String,
+    },
+    /// A SASL mechanism this listener does not offer.
+    #[error("unsupported SASL mechanism {0}")]
+    UnsupportedMechanism(String),
+    /// The client broke the exchange (a malformed message).
+    #[error("malformed SASL exchange: {0}")]
+    Malformed(String),
+    /// A request to change credentials is invalid (iterations out of range, empty name…).
+    #[error("{0}")]
+    InvalidCredential(String),
+    /// The user has no credential for that mechanism.
+    #[error("no credential of {mechanism} for user {user}")]
+    NoCredential {
+        /// The user.
+        user: String,
+        /// The mechanism.
+        mechanism: String,
+    },
+    /// The credential store could not be read or written.
+    #[error("credential store {path}: {source}")]
+    Store {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A TLS certificate, key or trust store could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+}

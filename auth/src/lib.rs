@@ -1,0 +1,21 @@
+//! `weir-auth`: who a client is, and how it proves it.
+//!
+//! This crate owns Weir's security layer below the Kafka handlers: the [`Principal`] a
+//! connection acts as, the [`CredentialStore`] of users (salted SCRAM credentials in the data
+//! directory, checked by SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN alike), the SASL exchanges
+//! ([`Authenticator`], over the `rsasl` crate — no hand-written crypto), and the TLS settings
+//! of a listener ([`TlsSettings`], over `rustls`), including the principal a client
+//! certificate maps to. The broker drives these from its connections; nothing here knows the
+//! Kafka wire protocol.
+
+mod credentials;
+mod error;
+mod principal;
+mod sasl;
+mod tls;
+
+pub use credentials::{CredentialStore, ScramCredential, ScramMechanism, DEFAULT_ITERATIONS};
+pub use error::AuthError;
+pub use principal::Principal;
+pub use sasl::{Authenticator, SaslExchange, SaslStep, SASL_MECHANISMS};
+pub use tls::{principal_from_certificate, ClientAuth, TlsSettings};
