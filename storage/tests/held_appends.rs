@@ -7,20 +7,12 @@ use common::*;
 use proptest::prelude::*;
 use weir_storage::{AppendLimits, LogConfig, PartitionLog, StorageError};
 
-/// Every record from `from` to the end as `(offset, timestamp)`, following segments.
+/// Every visible record as `(offset, timestamp)`.
 fn visible(log: &PartitionLog) -> Vec<(i64, i64)> {
-    let mut out = Vec::new();
-    let mut next = log.log_start_offset();
-    loop {
-        let r = log.read(next, 1 << 20).expect("read");
-        if r.records.is_empty() {
-            break;
-        }
-        let recs = decode(&r.records);
-        next = recs.last().expect("records").0 + 1;
-        out.extend(recs.into_iter().map(|(o, t, _)| (o, t)));
-    }
-    out
+    read_all(log, log.log_start_offset())
+        .into_iter()
+        .map(|(o, t, _)| (o, t))
+        .collect()
 }
 
 fn hold(log: &PartitionLog, records: &[u8], now_ms: i64) -> weir_storage::HeldAppend {

@@ -10,22 +10,6 @@ use kafka_protocol::records::Compression;
 use weir_protocol::record_batch::{verify_crc, BatchHeader};
 use weir_storage::{LogConfig, PartitionLog, StorageError, TimestampType};
 
-/// Every record from `from` to the end, following segments.
-fn read_all(log: &PartitionLog, from: i64) -> Vec<(i64, i64, Option<bytes::Bytes>)> {
-    let mut out = Vec::new();
-    let mut next = from;
-    loop {
-        let r = log.read(next, 1 << 20).expect("read");
-        if r.records.is_empty() {
-            break;
-        }
-        let recs = decode(&r.records);
-        next = recs.last().expect("records").0 + 1;
-        out.extend(recs);
-    }
-    out
-}
-
 #[test]
 fn round_trip_every_codec() {
     let dir = tempfile::tempdir().unwrap();

@@ -86,3 +86,19 @@ pub fn small_config(segment_bytes: u64) -> LogConfig {
         ..LogConfig::default()
     }
 }
+
+/// Every record from `from` to the end, following segments.
+pub fn read_all(log: &weir_storage::PartitionLog, from: i64) -> Vec<(i64, i64, Option<Bytes>)> {
+    let mut out = Vec::new();
+    let mut next = from;
+    loop {
+        let r = log.read(next, 1 << 20).expect("read");
+        if r.records.is_empty() {
+            break;
+        }
+        let recs = decode(&r.records);
+        next = recs.last().expect("records").0 + 1;
+        out.extend(recs);
+    }
+    out
+}
