@@ -5,15 +5,23 @@
 //! directory, checked by SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN alike), the SASL exchanges
 //! ([`Authenticator`], over the `rsasl` crate — no hand-written crypto), and the TLS settings
 //! of a listener ([`TlsSettings`], over `rustls`), including the principal a client
-//! certificate maps to. The broker drives these from its connections; nothing here knows the
+//! certificate maps to, and what a principal may do: Kafka's ACL model ([`AclBinding`],
+//! [`AclFilter`]) decided by the [`Authorizer`] over a persisted [`AclStore`]. The broker drives these from its connections; nothing here knows the
 //! Kafka wire protocol.
 
+mod acl;
+mod authorizer;
 mod credentials;
 mod error;
 mod principal;
 mod sasl;
 mod tls;
 
+pub use acl::{
+    AclBinding, AclFilter, InvalidAcl, Operation, PatternType, Permission, Resource, ResourceType,
+    CLUSTER_NAME, WILDCARD,
+};
+pub use authorizer::{AclStore, Authorizer, AuthorizerSettings};
 pub use credentials::{CredentialStore, ScramCredential, ScramMechanism, DEFAULT_ITERATIONS};
 pub use error::AuthError;
 pub use principal::Principal;

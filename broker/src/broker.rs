@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use weir_auth::{Authenticator, CredentialStore, ScramMechanism, DEFAULT_ITERATIONS};
+use weir_auth::{
+    AclStore, Authenticator, Authorizer, CredentialStore, ScramMechanism, DEFAULT_ITERATIONS,
+};
 
 use anyhow::Context;
 use weir_tiering::{RemoteStore, Tiering, TieringConfig};
@@ -32,6 +34,8 @@ pub struct Broker {
     pub credentials: Arc<CredentialStore>,
     /// SASL exchanges against `credentials`, with the enabled mechanisms.
     pub authenticator: Authenticator,
+    /// Who may do what: the ACLs of `<data-dir>/meta/acls.json`, when enforced.
+    pub authorizer: Arc<Authorizer>,
 }
 
 impl Broker {
@@ -87,7 +91,12 @@ impl Broker {
         }
         let authenticator =
             Authenticator::new(credentials.clone(), &config.sasl_enabled_mechanisms)?;
+        let authorizer = Arc::new(Authorizer::new(
+            config.authorizer.clone(),
+            AclStore::open(&meta)?,
+        ));
         Ok(Broker {
+            authorizer,
             credentials,
             authenticator,
             topics: TopicRegistry::open(config.clone(), tiering.clone())?,

@@ -170,6 +170,18 @@ pub struct ServeArgs {
     /// containers — `weir user add` is the other way)
     #[arg(long, env = "WEIR_ADMIN_USER")]
     pub admin_user: Option<String>,
+    /// authorizer.class.name: `acl` enforces Kafka ACLs on every API; `none` allows every
+    /// request (Kafka's class names StandardAuthorizer and AclAuthorizer mean `acl`).
+    /// Default: none
+    #[arg(long, env = "WEIR_AUTHORIZER")]
+    pub authorizer: Option<String>,
+    /// super.users: principals allowed everything, `;`-separated (`User:admin;User:ops`)
+    #[arg(long, env = "WEIR_SUPER_USERS")]
+    pub super_users: Option<String>,
+    /// allow.everyone.if.no.acl.found: allow a request on a resource no ACL covers.
+    /// Default: false
+    #[arg(long, env = "WEIR_ALLOW_EVERYONE_IF_NO_ACL_FOUND")]
+    pub allow_everyone_if_no_acl_found: Option<bool>,
     /// The password of WEIR_ADMIN_USER (environment only)
     #[arg(skip)]
     #[serde(skip)]
@@ -236,6 +248,8 @@ pub struct BrokerConfig {
     pub connections_max_reauth_ms: i64,
     /// `WEIR_ADMIN_USER` and `WEIR_ADMIN_PASSWORD`: a user to create at start if missing.
     pub admin_bootstrap: Option<(String, String)>,
+    /// Whether and how ACLs are enforced.
+    pub authorizer: weir_auth::AuthorizerSettings,
 }
 
 impl ServeArgs {
@@ -324,9 +338,45 @@ impl ServeArgs {
                 .connections_max_reauth_ms
                 .or(other.connections_max_reauth_ms),
             admin_user: self.admin_user.or(other.admin_user),
+            authorizer: self.authorizer.or(other.authorizer),
+            super_users: self.super_users.or(other.super_users),
+            allow_everyone_if_no_acl_found: self
+                .allow_everyone_if_no_acl_found
+                .or(other.allow_everyone_if_no_acl_found),
             admin_password: self.admin_password.or(other.admin_password),
         }
     }
+}
+
+/// `authorizer`, `super_users` and `allow_everyone_if_no_acl_found`, checked.
+fn authorizer_settings(args: &ServeArgs) -> anyhow::Result<weir_auth::AuthorizerSettings> {
+    let enabled = match args.authorizer.as_deref().map(str::trim) {
+        None | Some("") | Some("none") => false,
+        Some("acl")
+        | Some("org.apache.kafka.metadata.authorizer.StandardAuthorizer")
+        | Some("kafka.security.authorizer.AclAuthorizer") => true,
+        Some(other) => anyhow::bail!("authorizer: {other:?} is not one of none, acl"),
+    };
+    let super_users: Vec<String> = args
+        .super_users
+        .as_deref()
+        .unwrap_or("")
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if let Some(bad) = super_users
+        .iter()
+        .find(|s| !matches!(s.split_once(':'), Some((k, n)) if !k.is_empty() && !n.is_empty()))
+    {
+        anyhow::bail!("super_users: {bad:?} is not a principal of the form User:name");
+    }
+    Ok(weir_auth::AuthorizerSettings {
+        enabled,
+        super_users,
+        allow_everyone_if_no_acl_found: args.allow_everyone_if_no_acl_found.unwrap_or(false),
+    })
 }
 
 fn read_toml(path: &Path) -> anyhow::Result<ServeArgs> {
@@ -342,6 +392,7 @@ impl BrokerConfig {
             Some(path) => args.or(read_toml(&path)?),
             None => args,
         };
+        let authorizer = authorizer_settings(&args)?;
         let listen = args
             .listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9092)));
@@ -470,6 +521,7 @@ impl BrokerConfig {
             sasl_enabled_mechanisms,
             connections_max_reauth_ms,
             admin_bootstrap,
+            authorizer,
             http: args
                 .http
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9644))),

@@ -3,6 +3,7 @@
 //! The data path of a produce request: [`server`] accepts -> [`connection`] frames and decodes
 //! -> [`handlers`] (`produce`) -> `weir_storage::PartitionLog::append` -> response.
 
+pub mod access;
 pub mod broker;
 pub mod cli;
 pub mod config;

@@ -2,7 +2,7 @@
 //! `weir topic …` and `weir group …` administer a running one (see `weir_broker::cli`).
 
 use clap::{Parser, Subcommand};
-use weir_broker::cli::{self, GroupArgs, TableArgs, TopicArgs, UserArgs};
+use weir_broker::cli::{self, AclArgs, GroupArgs, TableArgs, TopicArgs, UserArgs};
 use weir_broker::config::{BrokerConfig, LogFormat, ServeArgs};
 use weir_broker::server;
 
@@ -28,6 +28,9 @@ enum Command {
     /// Manage the users of a data directory (before the first start, or while stopped):
     /// add, list, delete.
     User(UserArgs),
+    /// Manage the ACLs of a data directory (before the first start, or while stopped):
+    /// add, list, remove. A running broker's ACLs are managed with CreateAcls/DeleteAcls.
+    Acl(AclArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -57,5 +60,6 @@ fn main() -> anyhow::Result<()> {
         Command::Group(args) => std::process::exit(cli::run(cli::group::run(args))),
         Command::Table(args) => std::process::exit(cli::run(cli::table::run(args))),
         Command::User(args) => cli::user::run(args),
+        Command::Acl(args) => cli::acl::run(args),
     }
 }

@@ -6,6 +6,7 @@
 //! name and message) or a request cannot be served, 2 when the broker cannot be reached or the
 //! connection breaks (and for usage errors, which clap reports).
 
+pub mod acl;
 pub mod client;
 pub mod group;
 pub mod output;
@@ -18,6 +19,7 @@ use std::fmt;
 use clap::Args;
 use kafka_protocol::error::ResponseError;
 
+pub use acl::AclArgs;
 pub use group::GroupArgs;
 pub use table::TableArgs;
 pub use topic::TopicArgs;

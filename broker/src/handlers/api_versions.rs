@@ -45,6 +45,9 @@ const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::SaslAuthenticate, range(0, 2)),
     (ApiKey::DescribeUserScramCredentials, range(0, 0)),
     (ApiKey::AlterUserScramCredentials, range(0, 0)),
+    (ApiKey::DescribeAcls, range(0, 3)),
+    (ApiKey::CreateAcls, range(0, 3)),
+    (ApiKey::DeleteAcls, range(0, 3)),
 ];
 
 /// Every implemented API with its advertised version range.

@@ -1,4 +1,5 @@
-//! DescribeCluster: one broker, which is also the controller.
+//! DescribeCluster: one broker, which is also the controller. Needs Describe on the cluster
+//! (CLUSTER_AUTHORIZATION_FAILED).
 
 use std::sync::Arc;
 
@@ -8,7 +9,10 @@ use kafka_protocol::messages::{
     BrokerId, DescribeClusterRequest, DescribeClusterResponse, ResponseKind,
 };
 
+use weir_auth::{Operation, Resource};
+
 use super::str_bytes;
+use crate::access::Access;
 use crate::broker::Broker;
 use crate::listeners::Listener;
 
@@ -17,6 +21,7 @@ const BROKERS_ENDPOINT: i8 = 1;
 /// Handles DescribeCluster.
 pub fn describe(
     broker: &Arc<Broker>,
+    access: &Access,
     listener: &Listener,
     request: DescribeClusterRequest,
 ) -> ResponseKind {
@@ -30,6 +35,13 @@ pub fn describe(
         response.error_code = ResponseError::MismatchedEndpointType.code();
         response.error_message = Some(str_bytes("The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER"));
         return ResponseKind::DescribeCluster(response);
+    }
+    if !access.allows_cluster(Operation::Describe) {
+        response.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        return ResponseKind::DescribeCluster(response);
+    }
+    if request.include_cluster_authorized_operations {
+        response.cluster_authorized_operations = access.operations(Resource::cluster());
     }
     response.brokers = vec![DescribeClusterBroker::default()
         .with_broker_id(node)

@@ -2,6 +2,9 @@
 //! delete, append, subtract) for topics; broker configs are described, read-only. Altering
 //! rewrites topic metadata and may open or drop table state, so `dispatch` runs the alter
 //! handlers on the blocking pool.
+//!
+//! Authorization as in Kafka: DescribeConfigs on the topic or the cluster (for the broker)
+//! to describe, AlterConfigs to alter; TOPIC_ / CLUSTER_AUTHORIZATION_FAILED per resource.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,7 +21,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use weir_auth::Operation;
+
 use super::str_bytes;
+use crate::access::Access;
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
 use crate::errors::{ApiError, ApiResult};
@@ -27,6 +33,8 @@ use crate::topics::unknown_topic;
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
+/// Kafka's BROKER_LOGGER resource (authorized like the broker).
+const RESOURCE_BROKER_LOGGER: i8 = 8;
 const SOURCE_TOPIC: i8 = 1;
 const SOURCE_STATIC_BROKER: i8 = 4;
 const SOURCE_DEFAULT: i8 = 5;
@@ -128,9 +136,36 @@ fn check_broker_name(broker: &Broker, name: &str) -> ApiResult<()> {
     }
 }
 
+/// Whether `operation` (DescribeConfigs or AlterConfigs) is allowed on a config resource:
+/// the topic, or the cluster for a broker or broker logger.
+fn authorize(
+    broker: &Broker,
+    access: &Access,
+    operation: Operation,
+    resource_type: i8,
+    name: &str,
+) -> ApiResult<()> {
+    match resource_type {
+        RESOURCE_TOPIC if !access.allows_topic(&broker.topics, operation, name) => {
+            Err(ApiError::new(
+                ResponseError::TopicAuthorizationFailed,
+                format!("not authorized to {operation} of topic {name}"),
+            ))
+        }
+        RESOURCE_BROKER | RESOURCE_BROKER_LOGGER if !access.allows_cluster(operation) => {
+            Err(ApiError::new(
+                ResponseError::ClusterAuthorizationFailed,
+                format!("not authorized to {operation} of the broker"),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Handles DescribeConfigs.
 pub fn describe(
     broker: &Arc<Broker>,
+    access: &Access,
     request: DescribeConfigsRequest,
     version: i16,
 ) -> ResponseKind {
@@ -139,7 +174,14 @@ pub fn describe(
         .into_iter()
         .map(|r| {
             let name = r.resource_name.as_str();
-            let entries = match r.resource_type {
+            let authorized = authorize(
+                broker,
+                access,
+                Operation::DescribeConfigs,
+                r.resource_type,
+                name,
+            );
+            let entries = authorized.and_then(|_| match r.resource_type {
                 RESOURCE_TOPIC => broker
                     .topics
                     .get(name)
@@ -156,7 +198,7 @@ pub fn describe(
                     ResponseError::InvalidRequest,
                     format!("Unsupported resource type {other}"),
                 )),
-            };
+            });
             let result = DescribeConfigsResult::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
@@ -220,27 +262,36 @@ fn apply(
 }
 
 /// Handles AlterConfigs: the given set replaces all explicit configs of the topic.
-pub fn alter(broker: &Arc<Broker>, request: AlterConfigsRequest) -> ResponseKind {
+pub fn alter(broker: &Arc<Broker>, access: &Access, request: AlterConfigsRequest) -> ResponseKind {
     let responses = request
         .resources
         .iter()
         .map(|r| {
-            let configs = r
-                .configs
-                .iter()
-                .map(|c| {
-                    let value = c.value.as_ref().ok_or_else(|| {
-                        ApiError::new(
-                            ResponseError::InvalidConfig,
-                            format!(
-                                "Null value not supported for topic config {}",
-                                c.name.as_str()
-                            ),
-                        )
-                    })?;
-                    Ok((c.name.as_str().to_string(), value.as_str().to_string()))
-                })
-                .collect::<ApiResult<BTreeMap<_, _>>>();
+            let name = r.resource_name.as_str();
+            let authorized = authorize(
+                broker,
+                access,
+                Operation::AlterConfigs,
+                r.resource_type,
+                name,
+            );
+            let configs = authorized.and_then(|_| {
+                r.configs
+                    .iter()
+                    .map(|c| {
+                        let value = c.value.as_ref().ok_or_else(|| {
+                            ApiError::new(
+                                ResponseError::InvalidConfig,
+                                format!(
+                                    "Null value not supported for topic config {}",
+                                    c.name.as_str()
+                                ),
+                            )
+                        })?;
+                        Ok((c.name.as_str().to_string(), value.as_str().to_string()))
+                    })
+                    .collect::<ApiResult<BTreeMap<_, _>>>()
+            });
             let response = AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
@@ -348,6 +399,7 @@ fn incremental_configs(
 /// Handles IncrementalAlterConfigs.
 pub fn incremental_alter(
     broker: &Arc<Broker>,
+    access: &Access,
     request: IncrementalAlterConfigsRequest,
 ) -> ResponseKind {
     let responses = request
@@ -355,11 +407,20 @@ pub fn incremental_alter(
         .iter()
         .map(|r| {
             let name = r.resource_name.as_str();
-            let configs = if r.resource_type == RESOURCE_TOPIC {
-                incremental_configs(broker, name, &r.configs)
-            } else {
-                Ok(BTreeMap::new())
-            };
+            let authorized = authorize(
+                broker,
+                access,
+                Operation::AlterConfigs,
+                r.resource_type,
+                name,
+            );
+            let configs = authorized.and_then(|_| {
+                if r.resource_type == RESOURCE_TOPIC {
+                    incremental_configs(broker, name, &r.configs)
+                } else {
+                    Ok(BTreeMap::new())
+                }
+            });
             let response = IncrementalResult::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());

@@ -24,7 +24,10 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind, TopicN
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use weir_auth::Operation;
+
 use super::Reply;
+use crate::access::Access;
 use crate::broker::Broker;
 use crate::topics::{Partition, Topic};
 
@@ -43,7 +46,14 @@ struct TopicTarget {
     partitions: Vec<Target>,
 }
 
-fn resolve(broker: &Broker, request: &FetchRequest, version: i16) -> Vec<TopicTarget> {
+/// Each requested partition, or why it cannot be read: an unknown topic, or no Read right on
+/// it (TOPIC_AUTHORIZATION_FAILED; for a topic id, only once the id is known, as in Kafka).
+fn resolve(
+    broker: &Broker,
+    access: &Access,
+    request: &FetchRequest,
+    version: i16,
+) -> Vec<TopicTarget> {
     request
         .topics
         .iter()
@@ -59,6 +69,13 @@ fn resolve(broker: &Broker, request: &FetchRequest, version: i16) -> Vec<TopicTa
                     ResponseError::UnknownTopicOrPartition,
                 )
             };
+            let name = match &topic {
+                Some(topic) => topic.name.as_str(),
+                None if version < 13 => t.topic.0.as_str(),
+                None => "",
+            };
+            let readable = (version >= 13 && topic.is_none())
+                || access.allows_topic(&broker.topics, Operation::Read, name);
             let partitions = t
                 .partitions
                 .iter()
@@ -67,6 +84,7 @@ fn resolve(broker: &Broker, request: &FetchRequest, version: i16) -> Vec<TopicTa
                     fetch_offset: p.fetch_offset,
                     max_bytes: p.partition_max_bytes,
                     partition: match &topic {
+                        _ if !readable => Err(ResponseError::TopicAuthorizationFailed),
                         None => Err(missing),
                         Some(topic) => topic
                             .partition(p.partition)
@@ -199,7 +217,7 @@ async fn read_all(
 }
 
 /// Handles a Fetch request (asynchronously: it may wait for data).
-pub fn handle(broker: Arc<Broker>, request: FetchRequest, version: i16) -> Reply {
+pub fn handle(broker: Arc<Broker>, access: Access, request: FetchRequest, version: i16) -> Reply {
     async move {
         if request.replica_id.0 >= 0 {
             let response =
@@ -210,7 +228,7 @@ pub fn handle(broker: Arc<Broker>, request: FetchRequest, version: i16) -> Reply
             );
             return Some(ResponseKind::Fetch(response));
         }
-        let targets = resolve(&broker, &request, version);
+        let targets = resolve(&broker, &access, &request, version);
         let max_bytes = request.max_bytes.clamp(0, broker.config.fetch_max_bytes) as usize;
         let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
         let min_bytes = request.min_bytes.max(0) as usize;

@@ -1,5 +1,10 @@
 //! Group membership APIs: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
 //! ListGroups, DescribeGroups, DeleteGroups. The state machine is in `crate::groups`.
+//!
+//! Authorization as in Kafka: Read on the group to join, sync, heartbeat and leave, Describe
+//! to find its coordinator or describe it, Delete to delete it (GROUP_AUTHORIZATION_FAILED);
+//! ListGroups lists every group with Describe on the cluster, else those the principal may
+//! Describe.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +20,10 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
-use super::{str_bytes, Reply};
+use weir_auth::{Operation, Resource};
+
+use super::{ready, str_bytes, Reply};
+use crate::access::Access;
 use crate::broker::Broker;
 use crate::groups::group::{JoinRequest, SyncRequest};
 
@@ -37,6 +45,7 @@ fn opt_str(s: &Option<StrBytes>) -> Option<String> {
 /// implemented, so transaction coordinators are refused.
 pub fn find_coordinator(
     broker: &Arc<Broker>,
+    access: &Access,
     listener: &crate::listeners::Listener,
     request: FindCoordinatorRequest,
     version: i16,
@@ -44,10 +53,25 @@ pub fn find_coordinator(
     let node = BrokerId(broker.config.node_id);
     let host = str_bytes(&listener.advertised_host);
     let port = listener.advertised_port;
-    let refusal = match request.key_type {
+    // Why a key gets no coordinator: Describe refused on it, or a key type not served.
+    let refusal = |key: &str| match request.key_type {
+        0 if !access.allows(Operation::Describe, Resource::group(key)) => Some((
+            ResponseError::GroupAuthorizationFailed,
+            "not authorized to Describe the group",
+        )),
+        1 if !access.allows(Operation::Describe, Resource::transactional_id(key)) => Some((
+            ResponseError::TransactionalIdAuthorizationFailed,
+            "not authorized to Describe the transactional id",
+        )),
         0 => None,
-        1 => Some("transactions are not supported by this broker"),
-        _ => Some("unsupported coordinator key type"),
+        1 => Some((
+            ResponseError::InvalidRequest,
+            "transactions are not supported by this broker",
+        )),
+        _ => Some((
+            ResponseError::InvalidRequest,
+            "unsupported coordinator key type",
+        )),
     };
     let mut response = FindCoordinatorResponse::default();
     if version >= 4 {
@@ -56,27 +80,27 @@ pub fn find_coordinator(
             .iter()
             .map(|key| {
                 let c = Coordinator::default().with_key(key.clone());
-                match refusal {
+                match refusal(key.as_str()) {
                     None => c.with_node_id(node).with_host(host.clone()).with_port(port),
-                    Some(why) => c
+                    Some((error, why)) => c
                         .with_node_id(BrokerId(-1))
                         .with_port(-1)
-                        .with_error_code(ResponseError::InvalidRequest.code())
+                        .with_error_code(error.code())
                         .with_error_message(Some(str_bytes(why))),
                 }
             })
             .collect();
     } else {
-        match refusal {
+        match refusal(request.key.as_str()) {
             None => {
                 response.node_id = node;
                 response.host = host;
                 response.port = port;
             }
-            Some(why) => {
+            Some((error, why)) => {
                 response.node_id = BrokerId(-1);
                 response.port = -1;
-                response.error_code = ResponseError::InvalidRequest.code();
+                response.error_code = error.code();
                 if version >= 1 {
                     response.error_message = Some(str_bytes(why));
                 }
@@ -89,10 +113,21 @@ pub fn find_coordinator(
 /// Handles JoinGroup (the answer may wait for the other members).
 pub fn join_group(
     broker: &Arc<Broker>,
+    access: &Access,
     request: JoinGroupRequest,
     version: i16,
     client: ClientInfo,
 ) -> Reply {
+    if !access.allows(Operation::Read, Resource::group(&request.group_id)) {
+        let mut response = JoinGroupResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code())
+            .with_generation_id(-1)
+            .with_member_id(request.member_id);
+        if version < 7 {
+            response.protocol_name = Some(StrBytes::default());
+        }
+        return ready(ResponseKind::JoinGroup(response));
+    }
     let rebalance_timeout = if version >= 1 {
         request.rebalance_timeout_ms
     } else {
@@ -154,7 +189,18 @@ pub fn join_group(
 }
 
 /// Handles SyncGroup (a follower's answer waits for the leader's assignment).
-pub fn sync_group(broker: &Arc<Broker>, request: SyncGroupRequest, version: i16) -> Reply {
+pub fn sync_group(
+    broker: &Arc<Broker>,
+    access: &Access,
+    request: SyncGroupRequest,
+    version: i16,
+) -> Reply {
+    if !access.allows(Operation::Read, Resource::group(&request.group_id)) {
+        return ready(ResponseKind::SyncGroup(
+            SyncGroupResponse::default()
+                .with_error_code(ResponseError::GroupAuthorizationFailed.code()),
+        ));
+    }
     let assignments = request
         .assignments
         .iter()
@@ -184,7 +230,13 @@ pub fn sync_group(broker: &Arc<Broker>, request: SyncGroupRequest, version: i16)
 }
 
 /// Handles Heartbeat.
-pub fn heartbeat(broker: &Arc<Broker>, request: HeartbeatRequest) -> ResponseKind {
+pub fn heartbeat(broker: &Arc<Broker>, access: &Access, request: HeartbeatRequest) -> ResponseKind {
+    if !access.allows(Operation::Read, Resource::group(&request.group_id)) {
+        return ResponseKind::Heartbeat(
+            HeartbeatResponse::default()
+                .with_error_code(ResponseError::GroupAuthorizationFailed.code()),
+        );
+    }
     let result = broker.groups.heartbeat(
         request.group_id.0.as_str(),
         request.member_id.as_str(),
@@ -195,7 +247,18 @@ pub fn heartbeat(broker: &Arc<Broker>, request: HeartbeatRequest) -> ResponseKin
 }
 
 /// Handles LeaveGroup: one member (v0-2) or a batch (v3+).
-pub fn leave_group(broker: &Arc<Broker>, request: LeaveGroupRequest, version: i16) -> ResponseKind {
+pub fn leave_group(
+    broker: &Arc<Broker>,
+    access: &Access,
+    request: LeaveGroupRequest,
+    version: i16,
+) -> ResponseKind {
+    if !access.allows(Operation::Read, Resource::group(&request.group_id)) {
+        return ResponseKind::LeaveGroup(
+            LeaveGroupResponse::default()
+                .with_error_code(ResponseError::GroupAuthorizationFailed.code()),
+        );
+    }
     let members: Vec<(String, Option<String>)> = if version >= 3 {
         request
             .members
@@ -231,11 +294,18 @@ pub fn leave_group(broker: &Arc<Broker>, request: LeaveGroupRequest, version: i1
 }
 
 /// Handles ListGroups (with the v4 state filter and v5 type filter).
-pub fn list_groups(broker: &Arc<Broker>, request: ListGroupsRequest, version: i16) -> ResponseKind {
+pub fn list_groups(
+    broker: &Arc<Broker>,
+    access: &Access,
+    request: ListGroupsRequest,
+    version: i16,
+) -> ResponseKind {
+    let all = access.quietly_allows(Operation::Describe, Resource::cluster());
     let groups = broker
         .groups
         .list()
         .into_iter()
+        .filter(|(id, _, _)| all || access.quietly_allows(Operation::Describe, Resource::group(id)))
         .filter(|(_, _, state)| {
             request.states_filter.is_empty()
                 || request
@@ -272,6 +342,7 @@ pub fn list_groups(broker: &Arc<Broker>, request: ListGroupsRequest, version: i1
 /// Handles DescribeGroups; an unknown group is reported as Dead, as Kafka does.
 pub fn describe_groups(
     broker: &Arc<Broker>,
+    access: &Access,
     request: DescribeGroupsRequest,
     version: i16,
 ) -> ResponseKind {
@@ -279,7 +350,13 @@ pub fn describe_groups(
         .groups
         .iter()
         .map(|id| {
-            let g = DescribedGroup::default().with_group_id(id.clone());
+            let mut g = DescribedGroup::default().with_group_id(id.clone());
+            if !access.allows(Operation::Describe, Resource::group(id)) {
+                return g.with_error_code(ResponseError::GroupAuthorizationFailed.code());
+            }
+            if version >= 3 && request.include_authorized_operations {
+                g.authorized_operations = access.operations(Resource::group(id));
+            }
             match broker.groups.describe(id.0.as_str()) {
                 None => g.with_group_state(str_bytes("Dead")),
                 Some(d) => g
@@ -313,12 +390,21 @@ pub fn describe_groups(
 }
 
 /// Handles DeleteGroups: only empty groups can be deleted.
-pub fn delete_groups(broker: &Arc<Broker>, request: DeleteGroupsRequest) -> Reply {
+pub fn delete_groups(broker: &Arc<Broker>, access: &Access, request: DeleteGroupsRequest) -> Reply {
     let broker = broker.clone();
+    let allowed: Vec<bool> = request
+        .groups_names
+        .iter()
+        .map(|id| access.allows(Operation::Delete, Resource::group(id)))
+        .collect();
     async move {
         let mut results = Vec::with_capacity(request.groups_names.len());
-        for id in request.groups_names {
-            let r = broker.groups.delete_group(id.0.as_str()).await;
+        for (id, allowed) in request.groups_names.into_iter().zip(allowed) {
+            let r = if allowed {
+                broker.groups.delete_group(id.0.as_str()).await
+            } else {
+                Err(ResponseError::GroupAuthorizationFailed)
+            };
             results.push(
                 DeletableGroupResult::default()
                     .with_group_id(id)

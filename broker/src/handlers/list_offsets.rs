@@ -13,7 +13,10 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse, ResponseKind};
 
+use weir_auth::Operation;
+
 use super::Reply;
+use crate::access::Access;
 use crate::broker::Broker;
 use crate::errors::{ApiError, ApiResult};
 use crate::topics::Partition;
@@ -96,19 +99,32 @@ async fn lookup(
 }
 
 /// Handles a ListOffsets request (asynchronously: tiered segments may have to be read).
-pub fn handle(broker: Arc<Broker>, request: ListOffsetsRequest, version: i16) -> Reply {
+/// Needs Describe on each topic (TOPIC_AUTHORIZATION_FAILED otherwise).
+pub fn handle(
+    broker: Arc<Broker>,
+    access: Access,
+    request: ListOffsetsRequest,
+    version: i16,
+) -> Reply {
     async move {
         // The leader epoch field exists from v4 on.
         let leader_epoch = if version >= 4 { 0 } else { -1 };
         let mut topics = Vec::with_capacity(request.topics.len());
         for t in request.topics {
             let mut partitions = Vec::with_capacity(t.partitions.len());
+            let described = access.allows_topic(&broker.topics, Operation::Describe, &t.name);
             for p in &t.partitions {
                 let r = ListOffsetsPartitionResponse::default()
                     .with_partition_index(p.partition_index)
                     .with_leader_epoch(leader_epoch);
-                let found =
-                    lookup(&broker, t.name.0.as_str(), p.partition_index, p.timestamp).await;
+                let found = if described {
+                    lookup(&broker, t.name.0.as_str(), p.partition_index, p.timestamp).await
+                } else {
+                    Err(ApiError::new(
+                        ResponseError::TopicAuthorizationFailed,
+                        "not authorized to Describe the topic",
+                    ))
+                };
                 partitions.push(match found {
                     // Kafka: no tiered offset comes with no leader epoch.
                     Ok((timestamp, -1)) if p.timestamp == LATEST_TIERED => r

@@ -2,6 +2,11 @@
 //! ids from v10, and auto-creation of requested topics per `auto.create.topics.enable`.
 //! Auto-creation does disk work, so `dispatch` runs a request that may create topics on the
 //! blocking pool ([`may_create`]); it counts against the partition limits like CreateTopics.
+//!
+//! Authorization as in Kafka: a listing of all topics shows only those the principal may
+//! Describe; a named topic without Describe answers TOPIC_AUTHORIZATION_FAILED whether or not
+//! it exists; a missing topic is auto-created only with Create on the cluster or the topic
+//! (TOPIC_AUTHORIZATION_FAILED otherwise); authorized operations are filled when asked.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,7 +19,10 @@ use kafka_protocol::messages::{
     BrokerId, MetadataRequest, MetadataResponse, ResponseKind, TopicName,
 };
 
+use weir_auth::{Operation, Resource};
+
 use super::str_bytes;
+use crate::access::Access;
 use crate::broker::Broker;
 use crate::listeners::Listener;
 use crate::topics::{self, Topic};
@@ -71,15 +79,24 @@ fn auto_create(request: &MetadataRequest, version: i16) -> bool {
 /// has created so far (for `max.partitions.per.request`).
 fn lookup_or_create(
     broker: &Broker,
+    access: &Access,
     name: &str,
     auto_create: bool,
     created: &mut usize,
 ) -> Result<Arc<Topic>, ResponseError> {
+    if !access.allows_topic(&broker.topics, Operation::Describe, name) {
+        return Err(ResponseError::TopicAuthorizationFailed);
+    }
     if let Some(topic) = broker.topics.get(name) {
         return Ok(topic);
     }
     if !auto_create || !broker.config.auto_create_topics_enable {
         return Err(ResponseError::UnknownTopicOrPartition);
+    }
+    if !access.quietly_allows(Operation::Create, Resource::cluster())
+        && !access.allows(Operation::Create, Resource::topic(name))
+    {
+        return Err(ResponseError::TopicAuthorizationFailed);
     }
     let configs = BTreeMap::new();
     let logs = broker.config.num_partitions.max(0) as usize
@@ -110,10 +127,19 @@ fn lookup_or_create(
 /// Handles a Metadata request.
 pub fn handle(
     broker: &Arc<Broker>,
+    access: &Access,
     listener: &Listener,
     request: MetadataRequest,
     version: i16,
 ) -> ResponseKind {
+    let topic_operations = version >= 8 && request.include_topic_authorized_operations;
+    let described = |topic: &Topic| {
+        let mut t = describe(broker, topic);
+        if topic_operations {
+            t.topic_authorized_operations = access.operations(Resource::topic(&topic.name));
+        }
+        t
+    };
     // v0 asks for all topics with an empty list, v1+ with null.
     let auto_create = auto_create(&request, version);
     let mut created = 0;
@@ -126,19 +152,30 @@ pub fn handle(
             .topics
             .list()
             .iter()
-            .map(|t| describe(broker, t))
+            .filter(|t| access.quietly_allows_topic(&broker.topics, Operation::Describe, &t.name))
+            .map(|t| described(t))
             .collect(),
         Some(list) => list
             .into_iter()
             .map(|t| match t.name {
                 Some(name) => {
-                    match lookup_or_create(broker, name.0.as_str(), auto_create, &mut created) {
-                        Ok(topic) => describe(broker, &topic),
+                    let name_str = name.0.as_str();
+                    match lookup_or_create(broker, access, name_str, auto_create, &mut created) {
+                        Ok(topic) => described(&topic),
                         Err(e) => failed(Some(name), uuid::Uuid::nil(), e),
                     }
                 }
                 None => match broker.topics.get_by_id(t.topic_id) {
-                    Some(topic) => describe(broker, &topic),
+                    Some(topic)
+                        if access.allows_topic(
+                            &broker.topics,
+                            Operation::Describe,
+                            &topic.name,
+                        ) =>
+                    {
+                        described(&topic)
+                    }
+                    Some(_) => failed(None, t.topic_id, ResponseError::TopicAuthorizationFailed),
                     None => failed(None, t.topic_id, ResponseError::UnknownTopicId),
                 },
             })
@@ -153,6 +190,12 @@ pub fn handle(
         .with_cluster_id(Some(str_bytes(&broker.cluster_id)))
         .with_controller_id(node)
         .with_topics(topics)
-        .with_cluster_authorized_operations(OPERATIONS_OMITTED);
+        .with_cluster_authorized_operations(
+            if (8..=10).contains(&version) && request.include_cluster_authorized_operations {
+                access.operations(Resource::cluster())
+            } else {
+                OPERATIONS_OMITTED
+            },
+        );
     ResponseKind::Metadata(response)
 }

@@ -15,9 +15,11 @@ use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use weir_auth::{Operation, Resource};
 use weir_storage::AppendLimits;
 
 use super::{now_ms, ready, str_bytes, Reply};
+use crate::access::Access;
 use crate::broker::Broker;
 use crate::errors::ApiError;
 use crate::topics::{unknown_topic, Partition};
@@ -54,7 +56,12 @@ struct DurabilityWait {
 
 /// Handles a Produce request: the appends run now (off the async workers, in arrival order);
 /// the returned reply waits for durability.
-pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Reply {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    access: Access,
+    request: ProduceRequest,
+    version: i16,
+) -> Reply {
     let acks = request.acks;
     let limits = AppendLimits {
         max_decompressed_bytes: broker.config.batch_max_decompressed_bytes,
@@ -72,7 +79,7 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16)
         .collect();
     let task = {
         let broker = broker.clone();
-        tokio::task::spawn_blocking(move || append_all(&broker, request, version, limits))
+        tokio::task::spawn_blocking(move || append_all(&broker, &access, request, version, limits))
     };
     let (responses, waits) = match task.await {
         Ok(done) => done,
@@ -130,6 +137,7 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16)
 /// the blocking pool). Returns the responses and the partitions that must wait for an fsync.
 fn append_all(
     broker: &Arc<Broker>,
+    access: &Access,
     request: ProduceRequest,
     version: i16,
     mut limits: AppendLimits,
@@ -140,13 +148,31 @@ fn append_all(
     limits.producer_id_limit = Some(broker.producer_ids.next_id());
     let mut waits = Vec::new();
     let mut responses = Vec::with_capacity(request.topic_data.len());
+    // A transactional produce needs Write on its transactional id, or nothing is written.
+    let transaction_denied = request.transactional_id.as_ref().is_some_and(|id| {
+        !access.allows(Operation::Write, Resource::transactional_id(id.as_str()))
+    });
     for (ti, topic_data) in request.topic_data.into_iter().enumerate() {
         let name = topic_data.name.0.as_str();
         let topic = broker.topics.get(name);
+        let writable =
+            !transaction_denied && access.allows_topic(&broker.topics, Operation::Write, name);
         let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
         for (pi, data) in topic_data.partition_data.into_iter().enumerate() {
             let index = data.index;
             let outcome = (|| {
+                if transaction_denied {
+                    return Err(ApiError::new(
+                        ResponseError::TransactionalIdAuthorizationFailed,
+                        "not authorized to Write to this transactional id",
+                    ));
+                }
+                if !writable {
+                    return Err(ApiError::new(
+                        ResponseError::TopicAuthorizationFailed,
+                        format!("not authorized to Write to topic {name}"),
+                    ));
+                }
                 if !matches!(acks, -1..=1) {
                     return Err(ApiError::new(
                         ResponseError::InvalidRequiredAcks,

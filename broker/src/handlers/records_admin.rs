@@ -1,5 +1,6 @@
 //! DeleteRecords (raise a partition's log start offset) and OffsetForLeaderEpoch (this single
-//! node has led every partition since epoch 0).
+//! node has led every partition since epoch 0). They need Delete and Describe on the topic
+//! (TOPIC_AUTHORIZATION_FAILED).
 
 use std::sync::Arc;
 
@@ -17,7 +18,10 @@ use kafka_protocol::messages::{
 
 use futures::FutureExt;
 
+use weir_auth::Operation;
+
 use super::Reply;
+use crate::access::Access;
 use crate::broker::Broker;
 use crate::errors::{ApiError, ApiResult};
 use crate::topics::Partition;
@@ -26,12 +30,25 @@ use crate::topics::Partition;
 /// the partition and target offset, or the error). Deletes segment files: blocking.
 type LocalResults = Vec<(TopicName, i32, ApiResult<(Arc<Partition>, i64)>)>;
 
+/// TOPIC_AUTHORIZATION_FAILED for `operation`.
+fn denied(operation: Operation) -> ApiError {
+    ApiError::new(
+        ResponseError::TopicAuthorizationFailed,
+        format!("not authorized to {operation} the topic"),
+    )
+}
+
 /// Handles DeleteRecords: offset -1 means "up to the high watermark". The local log start
 /// moves now (in request order, on the blocking pool: it deletes segment files); tiered
 /// segments below the offset are then deleted from the store before the answer.
-pub async fn delete_records(broker: &Arc<Broker>, request: DeleteRecordsRequest) -> Reply {
+pub async fn delete_records(
+    broker: &Arc<Broker>,
+    access: Access,
+    request: DeleteRecordsRequest,
+) -> Reply {
     let b = broker.clone();
-    let local = match tokio::task::spawn_blocking(move || delete_local(&b, &request)).await {
+    let task = move || delete_local(&b, &access, &request);
+    let local = match tokio::task::spawn_blocking(task).await {
         Ok(local) => local,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => {
@@ -42,13 +59,22 @@ pub async fn delete_records(broker: &Arc<Broker>, request: DeleteRecordsRequest)
     answer(local)
 }
 
-fn delete_local(broker: &Broker, request: &DeleteRecordsRequest) -> LocalResults {
+fn delete_local(broker: &Broker, access: &Access, request: &DeleteRecordsRequest) -> LocalResults {
     let mut local = Vec::new();
     for t in &request.topics {
+        let deletable = access.allows_topic(&broker.topics, Operation::Delete, &t.name);
         for p in &t.partitions {
-            let result = broker
-                .topics
-                .partition(t.name.0.as_str(), p.partition_index)
+            let authorized = if deletable {
+                Ok(())
+            } else {
+                Err(denied(Operation::Delete))
+            };
+            let result = authorized
+                .and_then(|_| {
+                    broker
+                        .topics
+                        .partition(t.name.0.as_str(), p.partition_index)
+                })
                 .and_then(|part| {
                     let target = if p.offset == -1 {
                         part.log.log_end_offset()
@@ -119,18 +145,25 @@ async fn low_watermark(part: &Partition, target: i64) -> ApiResult<i64> {
 /// Handles OffsetForLeaderEpoch: epoch 0 ends at the log end offset; later epochs do not exist.
 pub fn offset_for_leader_epoch(
     broker: &Arc<Broker>,
+    access: &Access,
     request: OffsetForLeaderEpochRequest,
 ) -> ResponseKind {
     let topics = request
         .topics
         .into_iter()
         .map(|t| {
+            let described = access.allows_topic(&broker.topics, Operation::Describe, &t.topic);
             let partitions = t
                 .partitions
                 .iter()
                 .map(|p| {
                     let r = EpochEndOffset::default().with_partition(p.partition);
-                    match broker.topics.partition(t.topic.0.as_str(), p.partition) {
+                    let found = if described {
+                        broker.topics.partition(t.topic.0.as_str(), p.partition)
+                    } else {
+                        Err(denied(Operation::Describe))
+                    };
+                    match found {
                         Err(e) => r
                             .with_error_code(e.code())
                             .with_leader_epoch(-1)

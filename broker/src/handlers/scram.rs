@@ -1,5 +1,6 @@
 //! AlterUserScramCredentials and DescribeUserScramCredentials: the users of the broker's
-//! credential store, managed the way Kafka's AdminClient and `kafka-configs` do.
+//! credential store, managed the way Kafka's AdminClient and `kafka-configs` do. They need
+//! Alter and Describe on the cluster (CLUSTER_AUTHORIZATION_FAILED).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,9 +13,10 @@ use kafka_protocol::messages::{
     AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse,
     DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse, ResponseKind,
 };
-use weir_auth::{AuthError, CredentialStore, ScramMechanism};
+use weir_auth::{AuthError, CredentialStore, Operation, ScramMechanism};
 
 use super::str_bytes;
+use crate::access::Access;
 
 /// One change of the request, in request order.
 enum Change {
@@ -35,7 +37,12 @@ fn refusal(code: ResponseError, message: impl Into<String>) -> (ResponseError, S
 /// does, with Kafka's error codes (UNSUPPORTED_SASL_MECHANISM, UNACCEPTABLE_CREDENTIAL,
 /// DUPLICATE_RESOURCE for two changes of one user and mechanism, RESOURCE_NOT_FOUND for
 /// deleting what is not there).
-pub fn alter(store: &CredentialStore, request: AlterUserScramCredentialsRequest) -> ResponseKind {
+pub fn alter(
+    store: &CredentialStore,
+    access: &Access,
+    request: AlterUserScramCredentialsRequest,
+) -> ResponseKind {
+    let allowed = access.allows_cluster(Operation::Alter);
     let mut changes: BTreeMap<String, Vec<(i8, Change)>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     let mut note = |user: &str| {
@@ -67,11 +74,18 @@ pub fn alter(store: &CredentialStore, request: AlterUserScramCredentialsRequest)
     let results = order
         .into_iter()
         .map(|user| {
-            let outcome = apply_user(store, &user, changes.remove(&user).unwrap_or_default());
+            let outcome = if allowed {
+                apply_user(store, &user, changes.remove(&user).unwrap_or_default())
+            } else {
+                Err(refusal(
+                    ResponseError::ClusterAuthorizationFailed,
+                    "not authorized to Alter the cluster",
+                ))
+            };
             let result = AlterUserScramCredentialsResult::default().with_user(str_bytes(&user));
             match outcome {
                 Ok(()) => {
-                    tracing::info!(target: "weir::audit", %user, "SCRAM credentials changed");
+                    tracing::info!(target: "weir::audit", %user, by = %access.principal(), "SCRAM credentials changed");
                     result
                 }
                 Err((code, message)) => result
@@ -152,8 +166,30 @@ fn apply_user(
 /// iterations; never a secret.
 pub fn describe(
     store: &CredentialStore,
+    access: &Access,
     request: DescribeUserScramCredentialsRequest,
 ) -> ResponseKind {
+    if !access.allows_cluster(Operation::Describe) {
+        let code = ResponseError::ClusterAuthorizationFailed.code();
+        let message = Some(str_bytes("not authorized to Describe the cluster"));
+        let results = request
+            .users
+            .iter()
+            .flatten()
+            .map(|u| {
+                DescribeUserScramCredentialsResult::default()
+                    .with_user(u.name.clone())
+                    .with_error_code(code)
+                    .with_error_message(message.clone())
+            })
+            .collect();
+        return ResponseKind::DescribeUserScramCredentials(
+            DescribeUserScramCredentialsResponse::default()
+                .with_error_code(code)
+                .with_error_message(message)
+                .with_results(results),
+        );
+    }
     let all = store.describe();
     let info = |list: &[(ScramMechanism, u32)]| -> Vec<CredentialInfo> {
         list.iter()

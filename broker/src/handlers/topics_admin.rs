@@ -3,6 +3,10 @@
 //! that would create more than `max.partitions.per.request` partitions (changelogs included)
 //! is refused whole with `INVALID_PARTITIONS`; each creation is checked against
 //! `max.partitions` as it happens (`POLICY_VIOLATION`).
+//!
+//! Authorization as in Kafka: creating needs Create on the cluster or the topic, deleting
+//! Delete on the topic, adding partitions Alter on it (TOPIC_AUTHORIZATION_FAILED each); a
+//! created topic's configs are returned only with DescribeConfigs on it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,11 +23,22 @@ use kafka_protocol::messages::{
     DeleteTopicsRequest, DeleteTopicsResponse, ResponseKind, TopicName,
 };
 
+use weir_auth::{Operation, Resource};
+
 use super::configs::topic_entries;
 use super::str_bytes;
+use crate::access::Access;
 use crate::broker::Broker;
 use crate::errors::{ApiError, ApiResult};
 use crate::topics;
+
+/// TOPIC_AUTHORIZATION_FAILED for `operation` on topic `name`.
+fn denied(operation: Operation, name: &str) -> ApiError {
+    ApiError::new(
+        ResponseError::TopicAuthorizationFailed,
+        format!("not authorized to {operation} topic {name}"),
+    )
+}
 
 fn check_replication(
     broker: &Broker,
@@ -109,10 +124,21 @@ fn plan(
 /// Handles CreateTopics (including `validate_only`).
 pub fn create_topics(
     broker: &Arc<Broker>,
+    access: &Access,
     request: CreateTopicsRequest,
     version: i16,
 ) -> ResponseKind {
-    let plans: Vec<ApiResult<Planned>> = request.topics.iter().map(|t| plan(broker, t)).collect();
+    let cluster_create = access.quietly_allows(Operation::Create, Resource::cluster());
+    let plans: Vec<ApiResult<Planned>> = request
+        .topics
+        .iter()
+        .map(|t| {
+            if !cluster_create && !access.allows(Operation::Create, Resource::topic(&t.name)) {
+                return Err(denied(Operation::Create, &t.name));
+            }
+            plan(broker, t)
+        })
+        .collect();
     let creating = plans.iter().flatten().map(|p| p.logs(broker)).sum();
     let over_cap = topics::check_request_partitions(&broker.config, creating).err();
     let topics = request
@@ -145,7 +171,11 @@ pub fn create_topics(
                             topic.partitions().len() as i32
                         })
                         .with_replication_factor(1);
-                    if version >= 5 {
+                    let configs_visible =
+                        access.allows_topic(&broker.topics, Operation::DescribeConfigs, &t.name);
+                    if version >= 5 && !configs_visible {
+                        r.topic_config_error_code = ResponseError::TopicAuthorizationFailed.code();
+                    } else if version >= 5 {
                         let configs = topic_entries(broker, &topic.configs(), None)
                             .into_iter()
                             .map(|e| {
@@ -177,6 +207,7 @@ pub fn create_topics(
 /// Handles DeleteTopics, by name (all versions) or by topic id (v6+).
 pub fn delete_topics(
     broker: &Arc<Broker>,
+    access: &Access,
     request: DeleteTopicsRequest,
     version: i16,
 ) -> ResponseKind {
@@ -214,7 +245,12 @@ pub fn delete_topics(
                         )
                     }),
             };
-            let result = name.clone().and_then(|n| broker.topics.delete(&n));
+            let result = name.clone().and_then(|n| {
+                if !access.allows_topic(&broker.topics, Operation::Delete, &n) {
+                    return Err(denied(Operation::Delete, &n));
+                }
+                broker.topics.delete(&n)
+            });
             let mut r = DeletableTopicResult::default().with_topic_id(id);
             if let Ok(n) = &name {
                 r.name = Some(TopicName(str_bytes(n)));
@@ -247,7 +283,11 @@ fn adding(broker: &Broker, topic: &CreatePartitionsTopic) -> usize {
 }
 
 /// Handles CreatePartitions.
-pub fn create_partitions(broker: &Arc<Broker>, request: CreatePartitionsRequest) -> ResponseKind {
+pub fn create_partitions(
+    broker: &Arc<Broker>,
+    access: &Access,
+    request: CreatePartitionsRequest,
+) -> ResponseKind {
     let creating = request.topics.iter().map(|t| adding(broker, t)).sum();
     let over_cap = topics::check_request_partitions(&broker.config, creating).err();
     let results = request
@@ -265,11 +305,18 @@ pub fn create_partitions(broker: &Arc<Broker>, request: CreatePartitionsRequest)
                 .iter()
                 .flatten()
                 .flat_map(|a| a.broker_ids.iter().map(|b| b.0));
-            let result = check_replication(broker, 1, assigned).and_then(|_| {
-                broker
-                    .topics
-                    .add_partitions(t.name.0.as_str(), t.count, request.validate_only)
-            });
+            let authorized = if access.allows_topic(&broker.topics, Operation::Alter, &t.name) {
+                Ok(())
+            } else {
+                Err(denied(Operation::Alter, &t.name))
+            };
+            let result = authorized
+                .and_then(|_| check_replication(broker, 1, assigned))
+                .and_then(|_| {
+                    broker
+                        .topics
+                        .add_partitions(t.name.0.as_str(), t.count, request.validate_only)
+                });
             let r = CreatePartitionsTopicResult::default().with_name(t.name.clone());
             match result {
                 Ok(()) => r,
