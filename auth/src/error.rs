@@ -10,6 +10,12 @@ pub enum AuthError {
         /// The SASL mechanism used.
         mechanism: String,
     },
+    /// Too many failed authentications from the client's address lately.
+    #[error("authentication failed: too many failed authentications from this address; retry in {retry_after_s} s")]
+    Throttled {
+        /// Seconds until the address may try again.
+        retry_after_s: u64,
+    },
     /// A SASL mechanism this listener does not offer.
     #[error("unsupported SASL mechanism {0}")]
     UnsupportedMechanism(String),

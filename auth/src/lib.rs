@@ -15,6 +15,7 @@ mod credentials;
 mod error;
 mod principal;
 mod sasl;
+mod throttle;
 mod tls;
 
 pub use acl::{
@@ -26,4 +27,5 @@ pub use credentials::{CredentialStore, ScramCredential, ScramMechanism, DEFAULT_
 pub use error::AuthError;
 pub use principal::Principal;
 pub use sasl::{Authenticator, SaslExchange, SaslStep, SASL_MECHANISMS};
+pub use throttle::LoginThrottle;
 pub use tls::{principal_from_certificate, ClientAuth, TlsSettings};

@@ -3,6 +3,7 @@
 //! principal or fails. PLAIN and SCRAM-SHA-256/512 are `rsasl`'s implementations, checking
 //! the [`CredentialStore`].
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use rsasl::callback::{Context, Request, SessionCallback, SessionData};
@@ -14,6 +15,7 @@ use rsasl::validate::{Validate, Validation, ValidationError};
 use crate::credentials::{CredentialStore, ScramMechanism};
 use crate::error::AuthError;
 use crate::principal::Principal;
+use crate::throttle::LoginThrottle;
 
 /// Every mechanism Weir implements, in the order it offers them.
 pub const SASL_MECHANISMS: [&str; 3] = ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"];
@@ -93,6 +95,7 @@ impl SessionCallback for StoreCallback {
 pub struct Authenticator {
     config: Arc<SASLConfig>,
     enabled: Vec<String>,
+    throttle: Arc<LoginThrottle>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -122,6 +125,8 @@ pub enum SaslStep {
 pub struct SaslExchange {
     session: Session<Authenticated>,
     mechanism: String,
+    peer: IpAddr,
+    throttle: Arc<LoginThrottle>,
 }
 
 impl std::fmt::Debug for SaslExchange {
@@ -134,10 +139,11 @@ impl std::fmt::Debug for SaslExchange {
 
 impl Authenticator {
     /// An authenticator offering `enabled` (a subset of [`SASL_MECHANISMS`]; unknown names are
-    /// an error) and checking `store`.
+    /// an error), checking `store`, and refusing addresses `throttle` locked out.
     pub fn new(
         store: Arc<CredentialStore>,
         enabled: &[String],
+        throttle: Arc<LoginThrottle>,
     ) -> Result<Authenticator, AuthError> {
         if let Some(unknown) = enabled
             .iter()
@@ -152,6 +158,7 @@ impl Authenticator {
         Ok(Authenticator {
             config,
             enabled: enabled.to_vec(),
+            throttle,
         })
     }
 
@@ -160,8 +167,8 @@ impl Authenticator {
         &self.enabled
     }
 
-    /// Starts an exchange with `mechanism`.
-    pub fn start(&self, mechanism: &str) -> Result<SaslExchange, AuthError> {
+    /// Starts an exchange with `mechanism` for a client at `peer`.
+    pub fn start(&self, mechanism: &str, peer: IpAddr) -> Result<SaslExchange, AuthError> {
         if !self.enabled.iter().any(|m| m == mechanism) {
             return Err(AuthError::UnsupportedMechanism(mechanism.to_string()));
         }
@@ -173,6 +180,8 @@ impl Authenticator {
         Ok(SaslExchange {
             session,
             mechanism: mechanism.to_string(),
+            peer,
+            throttle: self.throttle.clone(),
         })
     }
 }
@@ -184,8 +193,23 @@ impl SaslExchange {
     }
 
     /// Feeds the client's next token. Any failure — wrong password, unknown user, a bad
-    /// proof, a malformed message — is [`AuthError::Failed`], saying nothing about which.
+    /// proof, a malformed message — is [`AuthError::Failed`], saying nothing about which, and
+    /// counts against the client's address; a locked-out address gets
+    /// [`AuthError::Throttled`] without its token being looked at.
     pub fn step(&mut self, token: &[u8]) -> Result<SaslStep, AuthError> {
+        if let Some(wait) = self.throttle.locked_for(self.peer) {
+            return Err(AuthError::Throttled {
+                retry_after_s: wait.as_secs().max(1),
+            });
+        }
+        let result = self.check(token);
+        if matches!(result, Err(AuthError::Failed { .. })) {
+            self.throttle.failed(self.peer);
+        }
+        result
+    }
+
+    fn check(&mut self, token: &[u8]) -> Result<SaslStep, AuthError> {
         let failed = || AuthError::Failed {
             mechanism: self.mechanism.clone(),
         };
@@ -213,6 +237,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
     fn authenticator() -> (tempfile::TempDir, Authenticator) {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(CredentialStore::open(dir.path()).unwrap());
@@ -220,29 +246,30 @@ mod tests {
             store.set_password("alice", m, b"pw", 4096).unwrap();
         }
         let enabled: Vec<String> = SASL_MECHANISMS.iter().map(|m| m.to_string()).collect();
-        (dir, Authenticator::new(store, &enabled).unwrap())
+        let throttle = Arc::new(LoginThrottle::new(0, std::time::Duration::ZERO));
+        (dir, Authenticator::new(store, &enabled, throttle).unwrap())
     }
 
     #[test]
     fn plain_accepts_the_password_only() {
         let (_dir, auth) = authenticator();
-        let mut ok = auth.start("PLAIN").unwrap();
+        let mut ok = auth.start("PLAIN", LOCAL).unwrap();
         assert!(matches!(
             ok.step(b"\0alice\0pw"),
             Ok(SaslStep::Done { principal, .. }) if principal == Principal::user("alice")
         ));
-        let mut bad = auth.start("PLAIN").unwrap();
+        let mut bad = auth.start("PLAIN", LOCAL).unwrap();
         assert!(matches!(
             bad.step(b"\0alice\0pw2"),
             Err(AuthError::Failed { .. })
         ));
-        let mut other = auth.start("PLAIN").unwrap();
+        let mut other = auth.start("PLAIN", LOCAL).unwrap();
         assert!(matches!(
             other.step(b"bob\0alice\0pw"),
             Err(AuthError::Failed { .. })
         ));
         assert!(matches!(
-            auth.start("GSSAPI"),
+            auth.start("GSSAPI", LOCAL),
             Err(AuthError::UnsupportedMechanism(_))
         ));
     }
@@ -259,7 +286,7 @@ mod tests {
             flip in any::<(usize, u8)>(),
         ) {
             let (_dir, auth) = authenticator();
-            let mut exchange = auth.start(mechanism).unwrap();
+            let mut exchange = auth.start(mechanism, LOCAL).unwrap();
             let mut first = if mechanism == "PLAIN" {
                 b"\0alice\0pw".to_vec()
             } else {

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 use weir_auth::{
-    AclStore, Authenticator, Authorizer, CredentialStore, ScramMechanism, DEFAULT_ITERATIONS,
+    AclStore, Authenticator, Authorizer, CredentialStore, LoginThrottle, ScramMechanism,
+    DEFAULT_ITERATIONS,
 };
 
 use anyhow::Context;
@@ -89,8 +90,15 @@ impl Broker {
                 tracing::info!(target: "weir::audit", %user, "created the first user from WEIR_ADMIN_USER");
             }
         }
-        let authenticator =
-            Authenticator::new(credentials.clone(), &config.sasl_enabled_mechanisms)?;
+        let throttle = LoginThrottle::new(
+            config.max_failed_authentications_per_ip,
+            Duration::from_secs(60),
+        );
+        let authenticator = Authenticator::new(
+            credentials.clone(),
+            &config.sasl_enabled_mechanisms,
+            Arc::new(throttle),
+        )?;
         let authorizer = Arc::new(Authorizer::new(
             config.authorizer.clone(),
             AclStore::open(&meta)?,

@@ -170,6 +170,11 @@ pub struct ServeArgs {
     /// containers — `weir user add` is the other way)
     #[arg(long, env = "WEIR_ADMIN_USER")]
     pub admin_user: Option<String>,
+    /// Failed SASL authentications allowed per client address per minute; beyond, the
+    /// address's attempts fail without a credential check until the minute ends. 0 = no
+    /// limit. Default: 10
+    #[arg(long, env = "WEIR_MAX_FAILED_AUTHENTICATIONS_PER_IP")]
+    pub max_failed_authentications_per_ip: Option<u32>,
     /// authorizer.class.name: `acl` enforces Kafka ACLs on every API; `none` allows every
     /// request (Kafka's class names StandardAuthorizer and AclAuthorizer mean `acl`).
     /// Default: none
@@ -250,6 +255,7 @@ pub struct BrokerConfig {
     pub admin_bootstrap: Option<(String, String)>,
     /// Whether and how ACLs are enforced.
     pub authorizer: weir_auth::AuthorizerSettings,
+    pub max_failed_authentications_per_ip: u32,
 }
 
 impl ServeArgs {
@@ -339,6 +345,9 @@ impl ServeArgs {
                 .or(other.connections_max_reauth_ms),
             admin_user: self.admin_user.or(other.admin_user),
             authorizer: self.authorizer.or(other.authorizer),
+            max_failed_authentications_per_ip: self
+                .max_failed_authentications_per_ip
+                .or(other.max_failed_authentications_per_ip),
             super_users: self.super_users.or(other.super_users),
             allow_everyone_if_no_acl_found: self
                 .allow_everyone_if_no_acl_found
@@ -522,6 +531,7 @@ impl BrokerConfig {
             connections_max_reauth_ms,
             admin_bootstrap,
             authorizer,
+            max_failed_authentications_per_ip: args.max_failed_authentications_per_ip.unwrap_or(10),
             http: args
                 .http
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9644))),

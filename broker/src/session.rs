@@ -130,12 +130,15 @@ impl Session {
     ) -> Result<(), (ResponseError, String)> {
         let mut state = self.state.lock();
         let start = || {
-            authenticator.start(mechanism).map(Box::new).map_err(|e| {
-                (
-                    ResponseError::UnsupportedSaslMechanism,
-                    format!("{e}; this listener offers {:?}", authenticator.mechanisms()),
-                )
-            })
+            authenticator
+                .start(mechanism, self.peer.ip())
+                .map(Box::new)
+                .map_err(|e| {
+                    (
+                        ResponseError::UnsupportedSaslMechanism,
+                        format!("{e}; this listener offers {:?}", authenticator.mechanisms()),
+                    )
+                })
         };
         match &mut *state {
             AuthState::AwaitingHandshake => {
@@ -195,7 +198,7 @@ impl Session {
                     Ok(outcome(response, true))
                 }
                 Err(e) => {
-                    tracing::warn!(peer = %self.peer, listener = %self.listener.name, mechanism = exchange.mechanism(), "authentication failed");
+                    tracing::warn!(peer = %self.peer, listener = %self.listener.name, mechanism = exchange.mechanism(), error = %e, "authentication failed");
                     *state = AuthState::Failed;
                     Err(failure(e))
                 }
@@ -233,7 +236,7 @@ impl Session {
                         ))
                     }
                     Err(e) => {
-                        tracing::warn!(peer = %self.peer, listener = %self.listener.name, "re-authentication failed");
+                        tracing::warn!(peer = %self.peer, listener = %self.listener.name, error = %e, "re-authentication failed");
                         *state = AuthState::Failed;
                         Err(failure(e))
                     }

@@ -64,8 +64,9 @@ pub struct TieredPartition {
     pub(crate) manifest_store: tokio::sync::Mutex<ManifestStore>,
     /// The manifest was compared with the store since the broker started.
     pub(crate) reconciled: AtomicBool,
-    /// The local manifest copy was missing or unreadable at start: until the store's manifest
-    /// is read, what lies below the local log start is unknown (not "gone").
+    /// The local manifest copy was missing or unreadable at start, of a log already trimmed
+    /// then: until the store's manifest is read, what lies below the local log start is
+    /// unknown (not "gone").
     local_copy_missing: bool,
     /// A background job is working on this partition.
     pub(crate) busy: AtomicBool,
@@ -88,7 +89,9 @@ impl TieredPartition {
     ) -> TieredPartition {
         let store = ManifestStore::new(remote.clone(), &id.topic, id.partition, log.dir());
         let local = store.load_local().filter(|m| m.topic_id == id.topic_id);
-        let local_copy_missing = local.is_none();
+        // A log that starts at 0 has nothing below its start, in the store or anywhere: only a
+        // log already trimmed when it opens can be missing what its manifest would say.
+        let local_copy_missing = local.is_none() && log.log_start_offset() > 0;
         let manifest =
             local.unwrap_or_else(|| Manifest::new(&id.topic, &id.topic_id, id.partition));
         let tp = TieredPartition {

@@ -1,5 +1,5 @@
-//! DescribeCluster: one broker, which is also the controller. Needs Describe on the cluster
-//! (CLUSTER_AUTHORIZATION_FAILED).
+//! DescribeCluster: one broker, which is also the controller. As in Kafka it is never refused;
+//! the cluster's authorized operations (when asked) are 0 without Describe on the cluster.
 
 use std::sync::Arc;
 
@@ -36,16 +36,21 @@ pub fn describe(
         response.error_message = Some(str_bytes("The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER"));
         return ResponseKind::DescribeCluster(response);
     }
-    if !access.allows_cluster(Operation::Describe) {
-        response.error_code = ResponseError::ClusterAuthorizationFailed.code();
-        return ResponseKind::DescribeCluster(response);
-    }
     if request.include_cluster_authorized_operations {
-        response.cluster_authorized_operations = access.operations(Resource::cluster());
+        response.cluster_authorized_operations = cluster_operations(access);
     }
     response.brokers = vec![DescribeClusterBroker::default()
         .with_broker_id(node)
         .with_host(str_bytes(&listener.advertised_host))
         .with_port(listener.advertised_port)];
     ResponseKind::DescribeCluster(response)
+}
+
+/// The cluster's authorized operations as Kafka reports them: 0 without Describe on it.
+pub fn cluster_operations(access: &Access) -> i32 {
+    if access.quietly_allows(Operation::Describe, Resource::cluster()) {
+        access.operations(Resource::cluster())
+    } else {
+        0
+    }
 }

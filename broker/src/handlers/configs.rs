@@ -275,7 +275,7 @@ pub fn alter(broker: &Arc<Broker>, access: &Access, request: AlterConfigsRequest
                 r.resource_type,
                 name,
             );
-            let configs = authorized.and_then(|_| {
+            let configs = {
                 r.configs
                     .iter()
                     .map(|c| {
@@ -291,17 +291,20 @@ pub fn alter(broker: &Arc<Broker>, access: &Access, request: AlterConfigsRequest
                         Ok((c.name.as_str().to_string(), value.as_str().to_string()))
                     })
                     .collect::<ApiResult<BTreeMap<_, _>>>()
-            });
+            };
             let response = AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
-            match apply(
-                broker,
-                r.resource_type,
-                r.resource_name.as_str(),
-                configs,
-                request.validate_only,
-            ) {
+            let applied = authorized.and_then(|_| {
+                apply(
+                    broker,
+                    r.resource_type,
+                    r.resource_name.as_str(),
+                    configs,
+                    request.validate_only,
+                )
+            });
+            match applied {
                 Ok(()) => response,
                 Err(e) => response
                     .with_error_code(e.code())
@@ -414,23 +417,23 @@ pub fn incremental_alter(
                 r.resource_type,
                 name,
             );
-            let configs = authorized.and_then(|_| {
-                if r.resource_type == RESOURCE_TOPIC {
-                    incremental_configs(broker, name, &r.configs)
-                } else {
-                    Ok(BTreeMap::new())
-                }
-            });
+            let configs = match (&authorized, r.resource_type) {
+                (Ok(()), RESOURCE_TOPIC) => incremental_configs(broker, name, &r.configs),
+                _ => Ok(BTreeMap::new()),
+            };
             let response = IncrementalResult::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
-            match apply(
-                broker,
-                r.resource_type,
-                name,
-                configs,
-                request.validate_only,
-            ) {
+            let applied = authorized.and_then(|_| {
+                apply(
+                    broker,
+                    r.resource_type,
+                    name,
+                    configs,
+                    request.validate_only,
+                )
+            });
+            match applied {
                 Ok(()) => response,
                 Err(e) => response
                     .with_error_code(e.code())

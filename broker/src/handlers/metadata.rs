@@ -192,7 +192,7 @@ pub fn handle(
         .with_topics(topics)
         .with_cluster_authorized_operations(
             if (8..=10).contains(&version) && request.include_cluster_authorized_operations {
-                access.operations(Resource::cluster())
+                super::cluster::cluster_operations(access)
             } else {
                 OPERATIONS_OMITTED
             },

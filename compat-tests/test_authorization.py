@@ -1,0 +1,1034 @@
+"""Authorization with Kafka's ACL model (`weir serve --authorizer acl`).
+
+The matrix: every API the broker advertises (ApiVersions, SaslHandshake and SaslAuthenticate
+aside, which are never authorized) has a case keyed by its API key, and a test fails when an
+advertised API has none. Each case sends the request as a fresh user without ACLs and asserts
+Kafka's denial code at the place Kafka puts it, checks as the super user `admin` that nothing
+changed, grants the ACL Kafka requires (confluent-kafka's AdminClient as `admin`), resends and
+asserts the success and its effect.
+
+Requests are kafka-python 3's JSON-schema request classes sent over a plain synchronous socket
+authenticated with SASL PLAIN, so every request version and response field is exact.
+
+Then focused tests with real clients: a group consumer needs Read on the group, Metadata lists
+exactly the described topics, Deny beats Allow (wildcards, prefixes, hosts, implied
+operations, super users), `allow.everyone.if.no.acl.found`, the ACL admin APIs round trip and
+persist across a restart, authorized operations, a table topic's changelog readable through
+Read on the table, the PLAINTEXT listener's ANONYMOUS principal, `weir acl` on a stopped
+broker's data directory, and the audit line of a denial.
+
+Where Kafka 3.9's choices are easy to get wrong, they are named constants in `authz.py`
+(DESCRIBE_CLUSTER_DENIAL, METADATA_AUTO_CREATE_DENIAL).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+from dataclasses import dataclass, field
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, TopicCollection
+from confluent_kafka.admin import (AclBinding, AclBindingFilter, AdminClient,
+                                   ScramCredentialInfo, ScramMechanism,
+                                   UserScramCredentialUpsertion)
+
+from authz import *  # noqa: F403 - the client, requests and codes these tests speak
+from conftest import _BROKERS_KEY, Broker, free_port, unique_topic, weir_bin
+
+class Authz:
+    """A broker with a PLAINTEXT (ANONYMOUS) and a SASL_PLAINTEXT listener, `--authorizer acl`
+    and the super user `admin`."""
+
+    def __init__(self, broker: Broker, ports: dict):
+        self.broker, self.ports = broker, ports
+        self._admin_client: AdminClient | None = None
+
+    @property
+    def plain(self) -> str:
+        return f"127.0.0.1:{self.ports['PLAINTEXT']}"
+
+    @property
+    def sasl(self) -> str:
+        return f"127.0.0.1:{self.ports['SASL_PLAINTEXT']}"
+
+    def conf(self, user: str, password: str) -> dict:
+        return {"bootstrap.servers": self.sasl, "security.protocol": "SASL_PLAINTEXT",
+                "sasl.mechanisms": "PLAIN", "sasl.username": user, "sasl.password": password,
+                "socket.timeout.ms": 10000}
+
+    def admin_client(self) -> AdminClient:
+        if self._admin_client is None:
+            self._admin_client = AdminClient(self.conf(ADMIN, ADMIN_PASSWORD))
+        return self._admin_client
+
+    def client(self, user: str) -> AdminClient:
+        return AdminClient(self.conf(user, pw(user)))
+
+    def connect(self, user: str | None = None, password: str | None = None) -> Kafka:
+        if user is None:
+            return Kafka(self.plain)
+        return Kafka(self.sasl, user, password if password is not None else pw(user))
+
+    def admin(self) -> Kafka:
+        return Kafka(self.sasl, ADMIN, ADMIN_PASSWORD)
+
+    def log(self) -> str:
+        return strip_ansi(self.broker.log_text())
+
+
+def pw(user: str) -> str:
+    return f"{user}-secret"
+
+
+def start_authz(make_broker: Callable[..., Broker], extra_args: list | None = None,
+                name: str | None = None, start: bool = True) -> Authz:
+    ports = {"PLAINTEXT": free_port(), "SASL_PLAINTEXT": free_port()}
+    listeners = ",".join(f"{n}://127.0.0.1:{p}" for n, p in ports.items())
+    b = make_broker(start=start, name=name, port=ports["PLAINTEXT"], extra_args=[
+        "--listeners", listeners, "--authorizer", "acl", "--super-users", f"User:{ADMIN}",
+        *(extra_args or [])],
+        env={"WEIR_ADMIN_USER": ADMIN, "WEIR_ADMIN_PASSWORD": ADMIN_PASSWORD,
+             "WEIR_LOG": "info,weir::audit=info"})
+    return Authz(b, ports)
+
+
+@pytest.fixture(scope="module")
+def authz_module(tmp_path_factory):
+    """One broker for the module's tests (each test uses its own users, topics and groups)."""
+    holder: list[Broker] = []
+
+    def factory(start: bool = True, name: str | None = None, **kw) -> Broker:
+        b = Broker(tmp_path_factory.mktemp(name or "authz-broker"), **kw)
+        holder.append(b)
+        if start:
+            b.start()
+        return b
+
+    a = start_authz(factory)
+    yield a
+    for b in holder:
+        b.stop()
+
+
+@pytest.fixture
+def authz(authz_module, request) -> Authz:
+    request.node.stash[_BROKERS_KEY] = [authz_module.broker]  # log tail on failure
+    assert authz_module.broker.alive(), "the module's broker is not running"
+    return authz_module
+
+
+def add_user(authz: Authz, user: str) -> str:
+    """Creates `user` (SCRAM-SHA-256; PLAIN checks the same) as admin; returns the name."""
+    up = UserScramCredentialUpsertion(user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096),
+                                      pw(user).encode(), os.urandom(16))
+    for f in authz.admin_client().alter_user_scram_credentials([up]).values():
+        f.result(TIMEOUT)
+    return user
+
+
+def fresh_user(authz: Authz, base: str) -> str:
+    """A new user on a shared broker: a unique name, so a rerun never finds old ACLs."""
+    return add_user(authz, f"{base}-{hexid(6)}")
+
+
+def binding(principal: str, rtype: int, name: str, op: int, *, pattern: int = P_LITERAL,
+            permission: int = ALLOW, host: str = "*") -> AclBinding:
+    return AclBinding(rtype, name, pattern, principal, host, op, permission)
+
+
+def grant(authz: Authz, *bindings: AclBinding) -> None:
+    """Creates the bindings as admin (confluent-kafka's CreateAcls) and waits for each."""
+    for f in authz.admin_client().create_acls(list(bindings)).values():
+        f.result(TIMEOUT)
+
+
+# ============================================================================ the matrix
+@dataclass
+class Ctx:
+    """What a case gets: the module's broker, a fresh user without ACLs (`alice`) and
+    connections as that user and as admin."""
+    authz: Authz
+    user: str
+    alice: Kafka
+    admin: Kafka
+    stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+
+    @property
+    def principal(self) -> str:
+        return f"User:{self.user}"
+
+    def grant(self, rtype: int, name: str, *ops: int, pattern: int = P_LITERAL,
+              principal: str | None = None) -> None:
+        grant(self.authz, *[binding(principal or self.principal, rtype, name, op,
+                                    pattern=pattern) for op in ops])
+
+    def other_user(self, suffix: str) -> tuple[str, Kafka]:
+        user = add_user(self.authz, f"{self.user}-{suffix}")
+        return user, self.stack.enter_context(self.authz.connect(user))
+
+    def topic(self, values: list | None = None, partitions: int = 1) -> str:
+        t = admin_create_topic(self.admin, partitions=partitions)
+        if values:
+            admin_produce(self.admin, t, values)
+        return t
+
+    @staticmethod
+    def group() -> str:
+        return f"authz-group-{hexid(12)}"
+
+
+@dataclass
+class Case:
+    api: int
+    name: str
+    run: Callable[[Ctx], None]
+
+
+CASES: dict[int, Case] = {}
+
+
+def case(api: int, name: str):
+    def register(fn: Callable[[Ctx], None]):
+        assert api not in CASES, f"two cases for API {api}"
+        CASES[api] = Case(api, name, fn)
+        return fn
+    return register
+
+
+# ---------------------------------------------------------------------------- topics
+@case(PRODUCE, "Produce")
+def _produce(ctx: Ctx) -> None:
+    t = ctx.topic()
+    p = produce(ctx.alice, t, records([b"denied"]))
+    assert p.error_code == TOPIC_AUTHORIZATION_FAILED, p
+    assert offset_of(ctx.admin, t, LATEST) == 0
+    ctx.grant(R_TOPIC, t, WRITE)
+    p = produce(ctx.alice, t, records([b"granted"]))
+    assert (p.error_code, p.base_offset) == (NONE, 0), p
+    assert values_of(ctx.admin, t) == [b"granted"]
+    # Transactional records also need Write on the transactional id (none here).
+    txn = f"authz-tx-{hexid()}"
+    batch = records([b"txn"], producer_id=4242, producer_epoch=0, base_sequence=0,
+                    transactional=True)
+    p = produce(ctx.alice, t, batch, transactional_id=txn)
+    assert p.error_code == TRANSACTIONAL_ID_AUTHORIZATION_FAILED, p
+    assert values_of(ctx.admin, t) == [b"granted"]
+
+
+@case(FETCH, "Fetch")
+def _fetch(ctx: Ctx) -> None:
+    t = ctx.topic([b"a", b"b"])
+    p = fetch(ctx.alice, t)
+    assert p.error_code == TOPIC_AUTHORIZATION_FAILED, p
+    assert decode(p.records) == []
+    ctx.grant(R_TOPIC, t, READ)
+    p = fetch(ctx.alice, t)
+    assert (p.error_code, p.high_watermark) == (NONE, 2), p
+    assert [(r.offset, r.value) for r in decode(p.records)] == [(0, b"a"), (1, b"b")]
+
+
+@case(LIST_OFFSETS, "ListOffsets")
+def _list_offsets(ctx: Ctx) -> None:
+    t = ctx.topic([b"a", b"b", b"c"])
+    p = list_offsets(ctx.alice, t, LATEST)
+    assert (p.error_code, p.offset) == (TOPIC_AUTHORIZATION_FAILED, -1), p
+    ctx.grant(R_TOPIC, t, DESCRIBE)
+    p = list_offsets(ctx.alice, t, LATEST)
+    assert (p.error_code, p.offset) == (NONE, 3), p
+
+
+@case(METADATA, "Metadata")
+def _metadata(ctx: Ctx) -> None:
+    t = ctx.topic()
+    missing = unique_topic("authz-auto")
+    md = metadata(ctx.alice, [t, missing], auto=True)
+    assert by_name(md) == {t: (TOPIC_AUTHORIZATION_FAILED, 0),
+                           missing: (TOPIC_AUTHORIZATION_FAILED, 0)}
+    assert not topic_exists(ctx.admin, missing)
+    assert listed(ctx.alice) == set()
+    ctx.grant(R_TOPIC, t, DESCRIBE)
+    ctx.grant(R_TOPIC, missing, DESCRIBE)
+    md = metadata(ctx.alice, [t, missing], auto=True)
+    assert by_name(md) == {t: (NONE, 1), missing: (METADATA_AUTO_CREATE_DENIAL, 0)}
+    md = metadata(ctx.alice, [missing], auto=False)
+    assert by_name(md) == {missing: (UNKNOWN_TOPIC_OR_PARTITION, 0)}
+    assert not topic_exists(ctx.admin, missing)
+    assert listed(ctx.alice) == {t}
+    ctx.grant(R_TOPIC, missing, CREATE)
+    md = metadata(ctx.alice, [missing], auto=True)
+    assert by_name(md) == {missing: (NONE, 1)}
+    assert topic_exists(ctx.admin, missing)
+    assert listed(ctx.alice) == {t, missing}
+
+
+@case(CREATE_TOPICS, "CreateTopics")
+def _create_topics(ctx: Ctx) -> None:
+    name = unique_topic("authz-new")
+    r = create_topics(ctx.alice, [name])[name]
+    assert r.error_code == TOPIC_AUTHORIZATION_FAILED, r
+    assert not topic_exists(ctx.admin, name)
+    ctx.grant(R_TOPIC, name, CREATE)
+    r = create_topics(ctx.alice, [name])[name]
+    assert (r.error_code, r.num_partitions) == (NONE, 1), r
+    assert topic_exists(ctx.admin, name)
+    # Create on the topic covers that topic only; Create on the cluster covers all.
+    other = unique_topic("authz-new")
+    assert create_topics(ctx.alice, [other])[other].error_code == TOPIC_AUTHORIZATION_FAILED
+    assert not topic_exists(ctx.admin, other)
+    ctx.grant(R_CLUSTER, CLUSTER, CREATE)
+    assert create_topics(ctx.alice, [other])[other].error_code == NONE
+    assert topic_exists(ctx.admin, other)
+
+
+@case(DELETE_TOPICS, "DeleteTopics")
+def _delete_topics(ctx: Ctx) -> None:
+    t = ctx.topic([b"keep"])
+    assert delete_topics(ctx.alice, [t]) == {t: TOPIC_AUTHORIZATION_FAILED}
+    assert topic_exists(ctx.admin, t) and values_of(ctx.admin, t) == [b"keep"]
+    ctx.grant(R_TOPIC, t, DELETE)
+    assert delete_topics(ctx.alice, [t]) == {t: NONE}
+    wait_until(lambda: not topic_exists(ctx.admin, t), f"topic {t} deleted")
+
+
+@case(DELETE_RECORDS, "DeleteRecords")
+def _delete_records(ctx: Ctx) -> None:
+    t = ctx.topic([b"a", b"b", b"c"])
+    p = delete_records(ctx.alice, t, 2)
+    assert (p.error_code, p.low_watermark) == (TOPIC_AUTHORIZATION_FAILED, -1), p
+    assert offset_of(ctx.admin, t, EARLIEST) == 0
+    ctx.grant(R_TOPIC, t, DELETE)
+    p = delete_records(ctx.alice, t, 2)
+    assert (p.error_code, p.low_watermark) == (NONE, 2), p
+    assert offset_of(ctx.admin, t, EARLIEST) == 2
+    assert values_of(ctx.admin, t) == [b"c"]
+
+
+@case(CREATE_PARTITIONS, "CreatePartitions")
+def _create_partitions(ctx: Ctx) -> None:
+    t = ctx.topic()
+    assert create_partitions(ctx.alice, t, 2) == {t: TOPIC_AUTHORIZATION_FAILED}
+    assert partition_count(ctx.admin, t) == 1
+    ctx.grant(R_TOPIC, t, ALTER)
+    assert create_partitions(ctx.alice, t, 2) == {t: NONE}
+    wait_until(lambda: partition_count(ctx.admin, t) == 2, f"{t} with 2 partitions")
+
+
+@case(OFFSET_FOR_LEADER_EPOCH, "OffsetForLeaderEpoch")
+def _offset_for_leader_epoch(ctx: Ctx) -> None:
+    t = ctx.topic([b"a", b"b"])
+    p = offset_for_leader_epoch(ctx.alice, t)
+    assert (p.error_code, p.end_offset) == (TOPIC_AUTHORIZATION_FAILED, -1), p
+    ctx.grant(R_TOPIC, t, DESCRIBE)
+    p = offset_for_leader_epoch(ctx.alice, t)
+    assert (p.error_code, p.leader_epoch, p.end_offset) == (NONE, 0, 2), p
+
+
+# ---------------------------------------------------------------------------- configs
+@case(DESCRIBE_CONFIGS_API, "DescribeConfigs")
+def _describe_configs(ctx: Ctx) -> None:
+    t = ctx.topic()
+    wanted = [(CFG_TOPIC, t), (CFG_BROKER, BROKER_RESOURCE)]
+
+    def answer() -> dict:
+        return {k: (r.error_code, len(r.configs) > 0)
+                for k, r in describe_configs(ctx.alice, wanted).items()}
+    assert answer() == {(CFG_TOPIC, t): (TOPIC_AUTHORIZATION_FAILED, False),
+                        (CFG_BROKER, BROKER_RESOURCE): (CLUSTER_AUTHORIZATION_FAILED, False)}
+    ctx.grant(R_TOPIC, t, DESCRIBE_CONFIGS)
+    assert answer() == {(CFG_TOPIC, t): (NONE, True),
+                        (CFG_BROKER, BROKER_RESOURCE): (CLUSTER_AUTHORIZATION_FAILED, False)}
+    r = describe_configs(ctx.alice, [(CFG_TOPIC, t)])[(CFG_TOPIC, t)]
+    assert "retention.ms" in {c.name for c in r.configs}
+    ctx.grant(R_CLUSTER, CLUSTER, DESCRIBE_CONFIGS)
+    assert answer() == {(CFG_TOPIC, t): (NONE, True), (CFG_BROKER, BROKER_RESOURCE): (NONE, True)}
+    # AlterConfigs implies DescribeConfigs.
+    t2 = ctx.topic()
+    assert describe_configs(ctx.alice, [(CFG_TOPIC, t2)])[(CFG_TOPIC, t2)].error_code == \
+        TOPIC_AUTHORIZATION_FAILED
+    ctx.grant(R_TOPIC, t2, ALTER_CONFIGS)
+    assert describe_configs(ctx.alice, [(CFG_TOPIC, t2)])[(CFG_TOPIC, t2)].error_code == NONE
+
+
+def _alter_configs_case(ctx: Ctx, send: Callable, value: str) -> None:
+    t = ctx.topic()
+    before = topic_config(ctx.admin, t, "retention.ms")
+    assert before != value
+    wanted = [(CFG_TOPIC, t, {"retention.ms": value}),
+              (CFG_BROKER, BROKER_RESOURCE, {"message.max.bytes": "2000000"})]
+    assert send(ctx.alice, wanted) == {(CFG_TOPIC, t): TOPIC_AUTHORIZATION_FAILED,
+                                       (CFG_BROKER, BROKER_RESOURCE): CLUSTER_AUTHORIZATION_FAILED}
+    assert topic_config(ctx.admin, t, "retention.ms") == before
+    ctx.grant(R_TOPIC, t, ALTER_CONFIGS)
+    assert send(ctx.alice, wanted) == {(CFG_TOPIC, t): NONE,
+                                       (CFG_BROKER, BROKER_RESOURCE): CLUSTER_AUTHORIZATION_FAILED}
+    assert topic_config(ctx.admin, t, "retention.ms") == value
+    ctx.grant(R_CLUSTER, CLUSTER, ALTER_CONFIGS)
+    assert send(ctx.alice, wanted) == {(CFG_TOPIC, t): NONE,
+                                       (CFG_BROKER, BROKER_RESOURCE): BROKER_CONFIGS_STATIC}
+
+
+@case(ALTER_CONFIGS_API, "AlterConfigs")
+def _alter_configs(ctx: Ctx) -> None:
+    _alter_configs_case(ctx, alter_configs, "123456789")
+
+
+@case(INCREMENTAL_ALTER_CONFIGS, "IncrementalAlterConfigs")
+def _incremental_alter_configs(ctx: Ctx) -> None:
+    _alter_configs_case(ctx, incremental_alter_configs, "234567890")
+
+
+# ---------------------------------------------------------------------------- cluster
+@case(DESCRIBE_CLUSTER, "DescribeCluster")
+def _describe_cluster(ctx: Ctx) -> None:
+    r = describe_cluster(ctx.alice)
+    if DESCRIBE_CLUSTER_DENIAL is None:
+        # Kafka: answered, with no authorized operation on the cluster.
+        assert (r.error_code, r.authorized_operations) == (NONE, set()), r
+        assert [b.broker_id for b in r.brokers] == [NODE_ID]
+    else:
+        assert r.error_code == DESCRIBE_CLUSTER_DENIAL, r
+        assert r.brokers == []
+    ctx.grant(R_CLUSTER, CLUSTER, DESCRIBE)
+    r = describe_cluster(ctx.alice)
+    assert (r.error_code, r.authorized_operations) == (NONE, {DESCRIBE}), r
+    assert [(b.broker_id, b.host) for b in r.brokers] == [(NODE_ID, "127.0.0.1")]
+    ctx.grant(R_CLUSTER, CLUSTER, ALTER)
+    assert describe_cluster(ctx.alice).authorized_operations == {DESCRIBE, ALTER}
+
+
+@case(INIT_PRODUCER_ID, "InitProducerId")
+def _init_producer_id(ctx: Ctx) -> None:
+    r = init_producer_id(ctx.alice)
+    assert (r.error_code, r.producer_id) == (CLUSTER_AUTHORIZATION_FAILED, -1), r
+    # Write on any topic allows an idempotent producer (KIP-679) ...
+    ctx.grant(R_TOPIC, ctx.topic(), WRITE)
+    r = init_producer_id(ctx.alice)
+    assert r.error_code == NONE and r.producer_id >= 0 and r.producer_epoch == 0, r
+    # ... and so does IdempotentWrite on the cluster.
+    other, conn = ctx.other_user("idempotent")
+    assert init_producer_id(conn).error_code == CLUSTER_AUTHORIZATION_FAILED
+    ctx.grant(R_CLUSTER, CLUSTER, IDEMPOTENT_WRITE, principal=f"User:{other}")
+    r = init_producer_id(conn)
+    assert r.error_code == NONE and r.producer_id >= 0, r
+    # A transactional id needs Write on it.
+    txn = f"authz-tx-{hexid()}"
+    r = init_producer_id(ctx.alice, txn)
+    assert (r.error_code, r.producer_id) == (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1), r
+    ctx.grant(R_TXN, txn, WRITE)
+    assert init_producer_id(ctx.alice, txn).error_code == TRANSACTIONS_UNSUPPORTED
+
+
+@case(FIND_COORDINATOR, "FindCoordinator")
+def _find_coordinator(ctx: Ctx) -> None:
+    g = ctx.group()
+    c = find_coordinator(ctx.alice, g)
+    assert (c.error_code, c.node_id) == (GROUP_AUTHORIZATION_FAILED, -1), c
+    ctx.grant(R_GROUP, g, DESCRIBE)
+    c = find_coordinator(ctx.alice, g)
+    assert (c.error_code, c.node_id, c.host, c.port) == (
+        NONE, NODE_ID, "127.0.0.1", ctx.authz.ports["SASL_PLAINTEXT"]), c
+    txn = f"authz-tx-{hexid()}"
+    c = find_coordinator(ctx.alice, txn, key_type=1)
+    assert (c.error_code, c.node_id) == (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1), c
+    ctx.grant(R_TXN, txn, DESCRIBE)
+    assert find_coordinator(ctx.alice, txn, key_type=1).error_code == TRANSACTIONS_UNSUPPORTED
+
+
+# ---------------------------------------------------------------------------- groups
+@case(JOIN_GROUP, "JoinGroup")
+def _join_group(ctx: Ctx) -> None:
+    t, g = ctx.topic(), ctx.group()
+    r = join_group(ctx.alice, g, "", t)
+    assert r.error_code == GROUP_AUTHORIZATION_FAILED, r
+    assert group_state(ctx.admin, g) == ("Dead", [])
+    assert g not in list_groups(ctx.admin)
+    ctx.grant(R_GROUP, g, READ)
+    first = join_group(ctx.alice, g, "", t)
+    assert first.error_code == MEMBER_ID_REQUIRED and first.member_id, first
+    joined = join_group(ctx.alice, g, first.member_id, t)
+    assert (joined.error_code, joined.generation_id, joined.leader, joined.member_id) == (
+        NONE, 1, first.member_id, first.member_id), joined
+    assert [m.member_id for m in joined.members] == [first.member_id]
+    assert group_state(ctx.admin, g) == ("CompletingRebalance", [first.member_id])
+    assert leave_group(ctx.alice, g, [first.member_id]).error_code == NONE
+
+
+@case(SYNC_GROUP, "SyncGroup")
+def _sync_group(ctx: Ctx) -> None:
+    t, g = ctx.topic(), ctx.group()
+    member, generation = join_member(ctx.admin, g, t)
+    plan = {member: assignment(t, [0])}
+    r = sync_group(ctx.alice, g, generation, member, plan)
+    assert r.error_code == GROUP_AUTHORIZATION_FAILED, r
+    assert group_state(ctx.admin, g) == ("CompletingRebalance", [member])
+    ctx.grant(R_GROUP, g, READ)
+    r = sync_group(ctx.alice, g, generation, member, plan)
+    assert (r.error_code, bytes(r.assignment)) == (NONE, plan[member]), r
+    assert group_state(ctx.admin, g) == ("Stable", [member])
+    # An unknown member of the group it may read: the group's own error, not authorization.
+    r = sync_group(ctx.alice, g, generation, "no-such-member", {})
+    assert r.error_code == UNKNOWN_MEMBER_ID, r
+    assert leave_group(ctx.admin, g, [member]).error_code == NONE
+
+
+@case(HEARTBEAT, "Heartbeat")
+def _heartbeat(ctx: Ctx) -> None:
+    t, g = ctx.topic(), ctx.group()
+    member, generation = stable_member(ctx.admin, g, t)
+    assert heartbeat(ctx.alice, g, generation, member).error_code == GROUP_AUTHORIZATION_FAILED
+    assert group_state(ctx.admin, g) == ("Stable", [member])
+    ctx.grant(R_GROUP, g, READ)
+    assert heartbeat(ctx.alice, g, generation, member).error_code == NONE
+    assert heartbeat(ctx.alice, g, generation, "no-such-member").error_code == UNKNOWN_MEMBER_ID
+    assert leave_group(ctx.admin, g, [member]).error_code == NONE
+
+
+@case(LEAVE_GROUP, "LeaveGroup")
+def _leave_group(ctx: Ctx) -> None:
+    t, g = ctx.topic(), ctx.group()
+    member, _ = stable_member(ctx.admin, g, t)
+    r = leave_group(ctx.alice, g, [member])
+    assert r.error_code == GROUP_AUTHORIZATION_FAILED, r
+    assert group_state(ctx.admin, g) == ("Stable", [member])
+    ctx.grant(R_GROUP, g, READ)
+    r = leave_group(ctx.alice, g, [member])
+    assert r.error_code == NONE, r
+    assert [(m.member_id, m.error_code) for m in r.members] == [(member, NONE)]
+    assert group_state(ctx.admin, g) == ("Empty", [])
+
+
+@case(OFFSET_COMMIT, "OffsetCommit")
+def _offset_commit(ctx: Ctx) -> None:
+    t, g = ctx.topic([b"a"] * 8), ctx.group()
+    assert offset_commit(ctx.alice, g, t, 7) == GROUP_AUTHORIZATION_FAILED
+    assert committed(ctx.admin, g, t) == -1
+    assert group_state(ctx.admin, g) == ("Dead", [])
+    ctx.grant(R_GROUP, g, READ)
+    assert offset_commit(ctx.alice, g, t, 7) == TOPIC_AUTHORIZATION_FAILED
+    assert committed(ctx.admin, g, t) == -1
+    ctx.grant(R_TOPIC, t, READ)
+    assert offset_commit(ctx.alice, g, t, 7) == NONE
+    assert committed(ctx.admin, g, t) == 7
+
+
+@case(OFFSET_FETCH, "OffsetFetch")
+def _offset_fetch(ctx: Ctx) -> None:
+    t, g = ctx.topic([b"a"] * 5), ctx.group()
+    assert offset_commit(ctx.admin, g, t, 5) == NONE
+    r = offset_fetch(ctx.alice, g, t)
+    assert r.error_code == GROUP_AUTHORIZATION_FAILED, r
+    assert [o for *_, o in fetched_offsets(r) if o != -1] == []  # nothing disclosed
+    ctx.grant(R_GROUP, g, DESCRIBE)
+    r = offset_fetch(ctx.alice, g, t)
+    assert r.error_code == NONE, r
+    assert fetched_offsets(r) == [(t, 0, TOPIC_AUTHORIZATION_FAILED, -1)]
+    ctx.grant(R_TOPIC, t, DESCRIBE)
+    r = offset_fetch(ctx.alice, g, t)
+    assert (r.error_code, fetched_offsets(r)) == (NONE, [(t, 0, NONE, 5)]), r
+
+
+@case(LIST_GROUPS, "ListGroups")
+def _list_groups(ctx: Ctx) -> None:
+    t, g1, g2 = ctx.topic([b"a"]), ctx.group(), ctx.group()
+    for g in (g1, g2):
+        assert offset_commit(ctx.admin, g, t, 1) == NONE
+    assert list_groups(ctx.alice) == set()
+    ctx.grant(R_GROUP, g1, DESCRIBE)
+    assert list_groups(ctx.alice) == {g1}
+    ctx.grant(R_CLUSTER, CLUSTER, DESCRIBE)
+    everything = list_groups(ctx.admin)
+    assert {g1, g2} <= everything
+    assert list_groups(ctx.alice) == everything
+
+
+@case(DESCRIBE_GROUPS, "DescribeGroups")
+def _describe_groups(ctx: Ctx) -> None:
+    t, g = ctx.topic([b"a"]), ctx.group()
+    assert offset_commit(ctx.admin, g, t, 1) == NONE
+    d = describe_groups(ctx.alice, [g], ops=True)[g]
+    assert (d.error_code, d.members) == (GROUP_AUTHORIZATION_FAILED, []), d
+    ctx.grant(R_GROUP, g, DESCRIBE)
+    d = describe_groups(ctx.alice, [g], ops=True)[g]
+    assert (d.error_code, d.group_state, d.authorized_operations) == (NONE, "Empty", {DESCRIBE}), d
+
+
+@case(DELETE_GROUPS, "DeleteGroups")
+def _delete_groups(ctx: Ctx) -> None:
+    t, g = ctx.topic([b"a"]), ctx.group()
+    assert offset_commit(ctx.admin, g, t, 1) == NONE
+    assert delete_groups(ctx.alice, [g]) == {g: GROUP_AUTHORIZATION_FAILED}
+    assert group_state(ctx.admin, g) == ("Empty", []) and committed(ctx.admin, g, t) == 1
+    ctx.grant(R_GROUP, g, DELETE)
+    assert delete_groups(ctx.alice, [g]) == {g: NONE}
+    assert group_state(ctx.admin, g) == ("Dead", [])
+    assert committed(ctx.admin, g, t) == -1
+
+
+@case(OFFSET_DELETE, "OffsetDelete")
+def _offset_delete(ctx: Ctx) -> None:
+    t, g = ctx.topic([b"a"] * 3), ctx.group()
+    assert offset_commit(ctx.admin, g, t, 3) == NONE
+
+    def answer() -> tuple[int, list]:
+        r = offset_delete(ctx.alice, g, t)
+        return r.error_code, [(x.name, p.partition_index, p.error_code)
+                              for x in r.topics for p in x.partitions]
+    error, partitions = answer()
+    assert error == GROUP_AUTHORIZATION_FAILED, partitions
+    assert committed(ctx.admin, g, t) == 3
+    ctx.grant(R_GROUP, g, DELETE)
+    assert answer() == (NONE, [(t, 0, TOPIC_AUTHORIZATION_FAILED)])
+    assert committed(ctx.admin, g, t) == 3
+    ctx.grant(R_TOPIC, t, READ)
+    assert answer() == (NONE, [(t, 0, NONE)])
+    assert committed(ctx.admin, g, t) == -1
+
+
+# ---------------------------------------------------------------------------- credentials
+@case(DESCRIBE_USER_SCRAM_CREDENTIALS, "DescribeUserScramCredentials")
+def _describe_user_scram_credentials(ctx: Ctx) -> None:
+    r = describe_scram(ctx.alice, [ctx.user])
+    assert r.error_code == CLUSTER_AUTHORIZATION_FAILED, r
+    assert all(u.error_code == CLUSTER_AUTHORIZATION_FAILED and not u.credential_infos
+               for u in r.results), r
+    ctx.grant(R_CLUSTER, CLUSTER, DESCRIBE)
+    r = describe_scram(ctx.alice, [ctx.user])
+    assert r.error_code == NONE, r
+    assert [(u.user, u.error_code, [(c.mechanism, c.iterations) for c in u.credential_infos])
+            for u in r.results] == [(ctx.user, NONE, [(1, 4096)])]
+
+
+@case(ALTER_USER_SCRAM_CREDENTIALS, "AlterUserScramCredentials")
+def _alter_user_scram_credentials(ctx: Ctx) -> None:
+    carol = f"carol-{hexid()}"
+    assert alter_scram(ctx.alice, carol, "carol-pw") == [(carol, CLUSTER_AUTHORIZATION_FAILED)]
+    assert scram_of(ctx.admin, carol) == (RESOURCE_NOT_FOUND, [])
+    with pytest.raises(AuthenticationFailed):
+        ctx.authz.connect(carol, "carol-pw")
+    ctx.grant(R_CLUSTER, CLUSTER, ALTER)
+    assert alter_scram(ctx.alice, carol, "carol-pw") == [(carol, NONE)]
+    assert scram_of(ctx.admin, carol) == (NONE, [(1, 4096)])
+    with ctx.authz.connect(carol, "carol-pw") as conn:
+        assert API_VERSIONS in api_versions(conn)
+
+
+# ---------------------------------------------------------------------------- ACLs
+@case(CREATE_ACLS, "CreateAcls")
+def _create_acls(ctx: Ctx) -> None:
+    t = unique_topic("authz-acl")
+    wanted = (R_TOPIC, t, P_LITERAL, ctx.principal, "*", READ, ALLOW)
+    assert create_acls(ctx.alice, [wanted]) == [CLUSTER_AUTHORIZATION_FAILED]
+    assert acls_of(ctx.admin, ctx.principal) == set()
+    ctx.grant(R_CLUSTER, CLUSTER, ALTER)
+    assert create_acls(ctx.alice, [wanted]) == [NONE]
+    assert acls_of(ctx.admin, ctx.principal) == {
+        (R_CLUSTER, CLUSTER, P_LITERAL, ctx.principal, "*", ALTER, ALLOW), wanted}
+
+
+@case(DESCRIBE_ACLS, "DescribeAcls")
+def _describe_acls(ctx: Ctx) -> None:
+    r = describe_acls(ctx.alice, principal=ctx.principal)
+    assert (r.error_code, r.resources) == (CLUSTER_AUTHORIZATION_FAILED, []), r
+    ctx.grant(R_CLUSTER, CLUSTER, DESCRIBE)
+    r = describe_acls(ctx.alice, principal=ctx.principal)
+    assert r.error_code == NONE, r
+    assert acl_set(r) == {(R_CLUSTER, CLUSTER, P_LITERAL, ctx.principal, "*", DESCRIBE, ALLOW)}
+
+
+@case(DELETE_ACLS, "DeleteAcls")
+def _delete_acls(ctx: Ctx) -> None:
+    bystander = f"User:bystander-{hexid()}"
+    t = unique_topic("authz-acl")
+    victim = (R_TOPIC, t, P_LITERAL, bystander, "*", READ, ALLOW)
+    assert create_acls(ctx.admin, [victim]) == [NONE]
+    r = delete_acls(ctx.alice, principal=bystander)
+    assert [(f.error_code, f.matching_acls) for f in r.filter_results] == [
+        (CLUSTER_AUTHORIZATION_FAILED, [])], r
+    assert acls_of(ctx.admin, bystander) == {victim}
+    ctx.grant(R_CLUSTER, CLUSTER, ALTER)
+    r = delete_acls(ctx.alice, principal=bystander)
+    (f,) = r.filter_results
+    assert f.error_code == NONE, r
+    assert [(m.error_code, m.resource_type, m.resource_name, m.pattern_type, m.principal, m.host,
+             m.operation, m.permission_type) for m in f.matching_acls] == [(NONE, *victim)]
+    assert acls_of(ctx.admin, bystander) == set()
+
+
+# ---------------------------------------------------------------------------- the tests
+def test_every_advertised_api_has_an_authorization_case(authz):
+    """The matrix is generated from ApiVersions: an advertised API without a case fails here,
+    and each case's request version must be advertised."""
+    with authz.admin() as admin:
+        advertised = api_versions(admin)
+    assert NEVER_AUTHORIZED <= set(advertised)
+    missing = sorted(set(advertised) - NEVER_AUTHORIZED - set(CASES))
+    stale = sorted(set(CASES) - set(advertised))
+    assert (missing, stale) == ([], []), \
+        f"APIs without a case: {missing}; cases for APIs not advertised: {stale}"
+    for api, (lo, hi) in advertised.items():
+        if api in VERSIONS:
+            assert lo <= VERSIONS[api] <= hi, (CASES[api].name, VERSIONS[api], (lo, hi))
+    # ApiVersions, SaslHandshake and SaslAuthenticate serve a principal without any ACL.
+    user = fresh_user(authz, "alice-no-acls")
+    with authz.connect(user) as conn:
+        assert set(api_versions(conn)) == set(advertised)
+
+
+@pytest.mark.parametrize("api", sorted(CASES), ids=lambda api: CASES[api].name)
+def test_authorization_matrix(authz, api):
+    c = CASES[api]
+    user = fresh_user(authz, f"alice-{c.name.lower()}")
+    with authz.admin() as admin, authz.connect(user) as alice:
+        ctx = Ctx(authz, user, alice, admin)
+        with ctx.stack:
+            c.run(ctx)
+
+
+def test_plaintext_listener_is_anonymous(authz):
+    """No SASL: the principal is User:ANONYMOUS, which no ACL names: denied everything."""
+    with authz.admin() as admin, authz.connect() as anon:
+        t = admin_create_topic(admin)
+        admin_produce(admin, t, [b"secret"])
+        assert API_VERSIONS in api_versions(anon)
+        assert listed(anon) == set()
+        assert by_name(metadata(anon, [t])) == {t: (TOPIC_AUTHORIZATION_FAILED, 0)}
+        assert produce(anon, t, records([b"x"])).error_code == TOPIC_AUTHORIZATION_FAILED
+        p = fetch(anon, t)
+        assert (p.error_code, decode(p.records)) == (TOPIC_AUTHORIZATION_FAILED, [])
+        assert values_of(admin, t) == [b"secret"]
+        # An ACL for User:ANONYMOUS lets it in like any principal.
+        grant(authz, binding("User:ANONYMOUS", R_TOPIC, t, READ))
+        p = fetch(anon, t)
+        assert (p.error_code, [r.value for r in decode(p.records)]) == (NONE, [b"secret"])
+
+
+def consume_group(authz: Authz, user: str, group: str, topic: str, want: int,
+                  timeout: float = 60.0) -> tuple[list, list]:
+    """Subscribes as `user` in `group`; returns (values, error codes) once `want` values or a
+    GROUP_AUTHORIZATION_FAILED arrived (or on timeout)."""
+    c = Consumer({**authz.conf(user, pw(user)), "group.id": group,
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                  "session.timeout.ms": 10000, "heartbeat.interval.ms": 500,
+                  "topic.metadata.refresh.interval.ms": 1000})
+    values, errors = [], []
+    try:
+        c.subscribe([topic])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(values) < want:
+            m = c.poll(0.2)
+            if m is None:
+                continue
+            if m.error() is not None:
+                errors.append(m.error().code())
+                if m.error().code() == KafkaError.GROUP_AUTHORIZATION_FAILED:
+                    break
+                continue
+            values.append(m.value())
+        if values:
+            c.commit(asynchronous=False)
+    finally:
+        c.close()
+    return values, errors
+
+
+def test_group_consumer_needs_read_on_the_group(authz):
+    """confluent-kafka: Read on a topic prefix but not on the group is
+    GROUP_AUTHORIZATION_FAILED with nothing consumed; with Read on the group, exactly the
+    records, and the commit is stored."""
+    user = fresh_user(authz, "alice-consumer")
+    prefix = f"orders-{hexid()}-"
+    t, g = prefix + "eu", Ctx.group()
+    values = [b"order-%d" % i for i in range(5)]
+    with authz.admin() as admin:
+        admin_create_topic(admin, t)
+        admin_produce(admin, t, values)
+        grant(authz, binding(f"User:{user}", R_TOPIC, prefix, READ, pattern=P_PREFIXED))
+        got, errors = consume_group(authz, user, g, t, len(values), timeout=30)
+        assert got == [] and KafkaError.GROUP_AUTHORIZATION_FAILED in errors, errors
+        assert committed(admin, g, t) == -1
+        grant(authz, binding(f"User:{user}", R_GROUP, g, READ))
+        got, errors = consume_group(authz, user, g, t, len(values))
+        assert got == values, errors
+        assert committed(admin, g, t) == len(values)
+
+
+def test_metadata_lists_exactly_the_described_topics(authz):
+    """list_topics as alice: Describe, Read and Write (which imply Describe) and a PREFIXED
+    Describe show a topic; DescribeConfigs alone, a group ACL of the same name or nothing
+    hide it."""
+    user = fresh_user(authz, "alice-listing")
+    p = f"User:{user}"
+    prefix = f"listing-{hexid()}-"
+    with authz.admin() as admin:
+        shown = {name: admin_create_topic(admin) for name in ("describe", "read", "write")}
+        shown["prefixed-1"] = admin_create_topic(admin, prefix + "1")
+        shown["prefixed-2"] = admin_create_topic(admin, prefix + "2")
+        hidden = {name: admin_create_topic(admin) for name in ("configs", "group", "none")}
+    grant(authz,
+          binding(p, R_TOPIC, shown["describe"], DESCRIBE),
+          binding(p, R_TOPIC, shown["read"], READ),
+          binding(p, R_TOPIC, shown["write"], WRITE),
+          binding(p, R_TOPIC, prefix, DESCRIBE, pattern=P_PREFIXED),
+          binding(p, R_TOPIC, hidden["configs"], DESCRIBE_CONFIGS),
+          binding(p, R_GROUP, hidden["group"], DESCRIBE))
+    md = authz.client(user).list_topics(timeout=TIMEOUT)
+    assert set(md.topics) == set(shown.values())
+    one = authz.client(user).list_topics(topic=hidden["none"], timeout=TIMEOUT)
+    assert one.topics[hidden["none"]].error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_deny_beats_allow_wildcards_prefixes_hosts_and_super_users(broker_factory):
+    a = start_authz(broker_factory, name="wildcards")
+    alice, bob = add_user(a, "alice"), add_user(a, "bob")
+    h = hexid()
+    t, u, v = f"t-{h}", f"u-{h}-x", f"v-{h}"
+    with a.admin() as admin:
+        for topic in (t, u, v):
+            admin_create_topic(admin, topic)
+            admin_produce(admin, topic, [b"data"])
+    grant(a,
+          binding("User:*", R_TOPIC, "*", READ),                             # everyone reads all
+          binding("User:alice", R_TOPIC, t, READ, permission=DENY),          # but alice not t
+          binding("User:bob", R_TOPIC, f"u-{h}", READ, pattern=P_PREFIXED, permission=DENY),
+          binding("User:alice", R_TOPIC, v, OP_ALL, permission=DENY),       # nothing on v
+          binding(f"User:{ADMIN}", R_TOPIC, t, OP_ALL, permission=DENY))    # super user bypass
+    with a.connect(alice) as al, a.connect(bob) as bo, a.admin() as admin:
+        assert fetch(al, t).error_code == TOPIC_AUTHORIZATION_FAILED
+        assert fetch(al, u).error_code == NONE
+        # Deny Read does not deny Describe, which the wildcard Allow Read implies.
+        assert list_offsets(al, t, LATEST).error_code == NONE
+        assert list_offsets(al, v, LATEST).error_code == TOPIC_AUTHORIZATION_FAILED  # Deny All
+        assert fetch(al, v).error_code == TOPIC_AUTHORIZATION_FAILED
+        assert fetch(bo, t).error_code == NONE
+        assert fetch(bo, u).error_code == TOPIC_AUTHORIZATION_FAILED
+        assert list_offsets(bo, u, LATEST).error_code == NONE
+        assert fetch(admin, t).error_code == NONE
+        # Hosts: an Allow for another address does not apply; one for ours does.
+        assert produce(al, t, records([b"w"])).error_code == TOPIC_AUTHORIZATION_FAILED
+        grant(a, binding("User:alice", R_TOPIC, t, WRITE, host="192.0.2.1"))
+        assert produce(al, t, records([b"w"])).error_code == TOPIC_AUTHORIZATION_FAILED
+        grant(a, binding("User:alice", R_TOPIC, t, WRITE, host="127.0.0.1"))
+        assert produce(al, t, records([b"w"])).error_code == NONE
+        # A PREFIXED Allow, then a wildcard-principal Deny over it.
+        grant(a, binding("User:alice", R_TOPIC, "u-", WRITE, pattern=P_PREFIXED))
+        assert produce(al, u, records([b"w"])).error_code == NONE
+        grant(a, binding("User:*", R_TOPIC, u, WRITE, permission=DENY))
+        assert produce(al, u, records([b"w"])).error_code == TOPIC_AUTHORIZATION_FAILED
+        assert produce(admin, u, records([b"admin"])).error_code == NONE
+        # All allows every operation (Describe included) on a group.
+        g = Ctx.group()
+        assert find_coordinator(bo, g).error_code == GROUP_AUTHORIZATION_FAILED
+        grant(a, binding("User:bob", R_GROUP, g, OP_ALL))
+        assert find_coordinator(bo, g).error_code == NONE
+        assert values_of(admin, t) == [b"data", b"w"]
+        assert values_of(admin, u) == [b"data", b"w", b"admin"]
+
+
+def test_allow_everyone_if_no_acl_found(broker_factory):
+    a = start_authz(broker_factory, name="open",
+                    extra_args=["--allow-everyone-if-no-acl-found", "true"])
+    alice = add_user(a, "alice")
+    with a.admin() as admin:
+        t, u = admin_create_topic(admin), admin_create_topic(admin)
+    with a.connect(alice) as al, a.admin() as admin:
+        assert produce(al, t, records([b"open"])).error_code == NONE
+        assert describe_acls(al).error_code == NONE  # no ACL on the cluster either
+        # Once any ACL names the resource, only the ACLs decide.
+        grant(a, binding("User:bob", R_TOPIC, t, READ))
+        assert produce(al, t, records([b"closed"])).error_code == TOPIC_AUTHORIZATION_FAILED
+        assert fetch(al, t).error_code == TOPIC_AUTHORIZATION_FAILED
+        assert produce(al, u, records([b"still open"])).error_code == NONE
+        grant(a, binding("User:bob", R_CLUSTER, CLUSTER, DESCRIBE))
+        assert describe_acls(al).error_code == CLUSTER_AUTHORIZATION_FAILED
+        assert values_of(admin, t) == [b"open"]
+        assert values_of(admin, u) == [b"still open"]
+
+
+def test_acl_apis_round_trip_and_persist_across_a_restart(broker_factory):
+    a = start_authz(broker_factory, name="acls")
+    bindings = [
+        AclBinding(R_TOPIC, "orders-eu", P_LITERAL, "User:alice", "*", READ, ALLOW),
+        AclBinding(R_TOPIC, "orders-", P_PREFIXED, "User:alice", "*", DESCRIBE, ALLOW),
+        AclBinding(R_TOPIC, "*", P_LITERAL, "User:bob", "10.0.0.1", WRITE, DENY),
+        AclBinding(R_GROUP, "billing", P_LITERAL, "User:alice", "*", READ, ALLOW),
+        AclBinding(R_CLUSTER, CLUSTER, P_LITERAL, "User:ops", "*", ALTER, ALLOW),
+        AclBinding(R_TXN, "tx-", P_PREFIXED, "User:alice", "*", WRITE, ALLOW),
+    ]
+    admin = a.admin_client()
+    grant(a, *bindings)
+    grant(a, bindings[0])  # creating an existing binding again changes nothing
+
+    def described(rtype=R_ANY, name=None, pattern=P_ANY, principal=None, op=OP_ANY) -> set:
+        f = AclBindingFilter(rtype, name, pattern, principal, None, op, PERM_ANY)
+        return set(admin.describe_acls(f).result(TIMEOUT))
+    assert described() == set(bindings)
+    assert described(R_TOPIC, "orders-eu", P_MATCH) == set(bindings[:3])
+    assert described(R_TOPIC, "orders-", P_LITERAL) == set()
+    assert described(R_TOPIC, "orders-", P_PREFIXED) == {bindings[1]}
+    assert described(principal="User:alice") == {bindings[i] for i in (0, 1, 3, 5)}
+    assert described(R_CLUSTER) == {bindings[4]}
+    # Refused with Kafka's INVALID_REQUEST: a cluster resource not named kafka-cluster.
+    with a.admin() as raw:
+        bad = (R_CLUSTER, "not-the-cluster", P_LITERAL, "User:x", "*", ALTER, ALLOW)
+        assert create_acls(raw, [bad]) == [INVALID_REQUEST]
+    assert described() == set(bindings)
+    gone_filter = AclBindingFilter(R_ANY, None, P_ANY, "User:alice", None, READ, PERM_ANY)
+    (fut,) = admin.delete_acls([gone_filter]).values()
+    assert set(fut.result(TIMEOUT)) == {bindings[0], bindings[3]}
+    remaining = set(bindings) - {bindings[0], bindings[3]}
+    assert described() == remaining
+    assert (a.broker.data_dir / "meta" / "acls.json").exists()
+    a.broker.terminate()
+    a.broker.start()
+    a._admin_client = None
+    admin = a.admin_client()
+    assert described() == remaining
+    a.broker.kill()  # a crash keeps them too: each change was durable before its answer
+    a.broker.start()
+    a._admin_client = None
+    admin = a.admin_client()
+    assert described() == remaining
+
+
+def test_authorized_operations(authz):
+    """describe_topics / describe_cluster / describe_consumer_groups with
+    include_authorized_operations, and Metadata v10's bit fields: exactly the allowed and
+    implied operations; the cluster's only with Describe on it."""
+    user = fresh_user(authz, "alice-ops")
+    p = f"User:{user}"
+    client = authz.client(user)
+    with authz.admin() as admin, authz.connect(user) as alice:
+        t = admin_create_topic(admin)
+        g = Ctx.group()
+        assert offset_commit(admin, g, t, 0) == NONE
+        grant(authz, binding(p, R_TOPIC, t, READ), binding(p, R_TOPIC, t, ALTER_CONFIGS),
+              binding(p, R_GROUP, g, READ), binding(p, R_CLUSTER, CLUSTER, IDEMPOTENT_WRITE))
+        desc = client.describe_topics(TopicCollection([t]), include_authorized_operations=True)
+        ops = {op.value for op in desc[t].result(TIMEOUT).authorized_operations}
+        assert ops == {READ, DESCRIBE, ALTER_CONFIGS, DESCRIBE_CONFIGS}
+        md = metadata(alice, [t], topic_ops=True, cluster_ops=True, version=10)
+        assert md.topics[0].authorized_operations == {READ, DESCRIBE, ALTER_CONFIGS,
+                                                      DESCRIBE_CONFIGS}
+        # IdempotentWrite on the cluster, but no Describe: Kafka reports no cluster operation.
+        assert md.authorized_operations == set()
+        if DESCRIBE_CLUSTER_DENIAL is None:
+            assert describe_cluster(alice).authorized_operations == set()
+        groups = client.describe_consumer_groups([g], include_authorized_operations=True)
+        gops = {op.value for op in groups[g].result(TIMEOUT).authorized_operations}
+        assert gops == {READ, DESCRIBE}
+        grant(authz, binding(p, R_CLUSTER, CLUSTER, DESCRIBE))
+        cluster = client.describe_cluster(include_authorized_operations=True).result(TIMEOUT)
+        assert {op.value for op in cluster.authorized_operations} == {DESCRIBE, IDEMPOTENT_WRITE}
+        md = metadata(alice, None, cluster_ops=True, version=10)
+        assert md.authorized_operations == {DESCRIBE, IDEMPOTENT_WRITE}
+        # Not asked: Kafka's "omitted" value (decoded as None).
+        assert metadata(alice, [t], version=10).topics[0].authorized_operations is None
+        # The super user may do everything.
+        admin_client = authz.admin_client()
+        desc = admin_client.describe_topics(TopicCollection([t]),
+                                            include_authorized_operations=True)
+        assert {op.value for op in desc[t].result(TIMEOUT).authorized_operations} == TOPIC_OPS
+        cluster = admin_client.describe_cluster(include_authorized_operations=True).result(TIMEOUT)
+        assert {op.value for op in cluster.authorized_operations} == CLUSTER_OPS
+
+
+def test_table_changelog_is_readable_with_read_on_the_table(authz):
+    """T.changelog is read (and described) with the rights on T: no ACL of its own."""
+    user = fresh_user(authz, "alice-table")
+    with authz.admin() as admin, authz.connect(user) as alice:
+        t = admin_create_topic(admin, unique_topic("authz-table"),
+                               configs={"cleanup.policy": "compact"})
+        cl = f"{t}.changelog"
+        wait_until(lambda: topic_exists(admin, cl), f"{cl}")
+        admin_produce(admin, t, [b"v1", b"v2", b"v3"], keys=[b"k1", b"k2", b"k1"])
+        want = [("+I", b"k1", b"v1"), ("+I", b"k2", b"v2"), ("-U", b"k1", b"v1"),
+                ("+U", b"k1", b"v3")]
+
+        def changes(conn: Kafka) -> list:
+            p = fetch(conn, cl)
+            assert p.error_code == NONE, p
+            return [(dict(r.headers)["weir.op"].decode(), r.key, r.value)
+                    for r in decode(p.records)]
+        wait_until(lambda: len(changes(admin)) == len(want), "the changelog")
+        assert changes(admin) == want
+        p = fetch(alice, cl)
+        assert (p.error_code, decode(p.records)) == (TOPIC_AUTHORIZATION_FAILED, [])
+        assert list_offsets(alice, cl, LATEST).error_code == TOPIC_AUTHORIZATION_FAILED
+        assert listed(alice) == set()
+        grant(authz, binding(f"User:{user}", R_TOPIC, t, READ))
+        assert changes(alice) == want
+        assert (list_offsets(alice, cl, LATEST).error_code,
+                list_offsets(alice, cl, LATEST).offset) == (NONE, len(want))
+        assert listed(alice) == {t, cl}
+        # Read on the table is not Write on it.
+        assert produce(alice, t, records([b"x"], [b"k9"])).error_code == TOPIC_AUTHORIZATION_FAILED
+
+
+# ---------------------------------------------------------------------------- CLI and audit
+def weir_acl(*args: str, data_dir) -> str:
+    """`weir acl VERB --data-dir D ARGS...` (the CLI's flag spelling lives only here)."""
+    verb, *rest = args
+    done = subprocess.run([str(weir_bin()), "acl", verb, "--data-dir", str(data_dir), *rest],
+                          text=True, capture_output=True, timeout=60)
+    assert done.returncode == 0, f"weir acl {' '.join(args)}: {done.stderr}"
+    return done.stdout
+
+
+def test_weir_acl_cli_edits_a_stopped_brokers_acls(broker_factory):
+    a = start_authz(broker_factory, name="cli", start=False)
+    data = a.broker.data_dir
+    subprocess.run([str(weir_bin()), "user", "add", "alice", "--data-dir", str(data)],
+                   env={**os.environ, "WEIR_USER_PASSWORD": pw("alice")}, text=True,
+                   capture_output=True, check=True, timeout=60)
+    t = unique_topic("authz-cli")
+    weir_acl("add", "--principal", "User:alice", "--operation", "Read", "--operation",
+             "Describe", "--topic", t, data_dir=data)
+    weir_acl("add", "--principal", "User:alice", "--operation", "Write", "--topic", t, "--deny",
+             data_dir=data)
+    weir_acl("add", "--principal", "User:alice", "--operation", "Read", "--group", "cli-",
+             "--prefixed", data_dir=data)
+    text = weir_acl("list", data_dir=data)
+    assert "User:alice" in text and t in text and "cli-" in text, text
+    as_json = json.dumps(json.loads(weir_acl("list", "--json", data_dir=data)))
+    assert "User:alice" in as_json and t in as_json, as_json
+    expected = {(R_TOPIC, t, P_LITERAL, "User:alice", "*", READ, ALLOW),
+                (R_TOPIC, t, P_LITERAL, "User:alice", "*", DESCRIBE, ALLOW),
+                (R_TOPIC, t, P_LITERAL, "User:alice", "*", WRITE, DENY),
+                (R_GROUP, "cli-", P_PREFIXED, "User:alice", "*", READ, ALLOW)}
+    a.broker.start()
+    with a.admin() as admin, a.connect("alice") as alice:
+        assert acls_of(admin, "User:alice") == expected
+        admin_create_topic(admin, t)
+        admin_produce(admin, t, [b"cli"])
+        assert fetch(alice, t).error_code == NONE
+        assert produce(alice, t, records([b"x"])).error_code == TOPIC_AUTHORIZATION_FAILED
+        assert find_coordinator(alice, "cli-group").error_code == NONE
+    a.broker.terminate()
+    weir_acl("remove", "--principal", "User:alice", "--operation", "Read", "--topic", t,
+             data_dir=data)
+    a.broker.start()
+    with a.admin() as admin, a.connect("alice") as alice:
+        assert acls_of(admin, "User:alice") == expected - {
+            (R_TOPIC, t, P_LITERAL, "User:alice", "*", READ, ALLOW)}
+        assert fetch(alice, t).error_code == TOPIC_AUTHORIZATION_FAILED
+        assert list_offsets(alice, t, LATEST).error_code == NONE  # Describe is still there
+        assert values_of(admin, t) == [b"cli"]
+
+
+def test_denials_are_audited(authz):
+    user = fresh_user(authz, "alice-audit")
+    with authz.admin() as admin, authz.connect(user) as alice:
+        t = admin_create_topic(admin)
+        assert fetch(alice, t).error_code == TOPIC_AUTHORIZATION_FAILED
+
+    def lines() -> list[str]:
+        return [line for line in authz.log().splitlines()
+                if "authorization denied" in line and f"User:{user}" in line]
+    wait_until(lambda: lines() != [], "the audit line of the denied Fetch")
+    (line, *_) = lines()
+    assert "weir::audit" in line, line
+    assert t in line and "read" in line.lower(), line
+    # The super user is never denied, so never audited as denied.
+    assert not [line for line in authz.log().splitlines() if "authorization denied" in line
+                and re.search(rf"User:{ADMIN}(?![\w-])", line)]
