@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -1032,3 +1033,104 @@ def test_denials_are_audited(authz):
     # The super user is never denied, so never audited as denied.
     assert not [line for line in authz.log().splitlines() if "authorization denied" in line
                 and re.search(rf"User:{ADMIN}(?![\w-])", line)]
+
+
+# ---------------------------------------------------------------------------- HTTP admin API
+def http_call(url: str, auth: tuple[str, str] | str | None = None,
+              method: str = "GET", body: dict | None = None) -> tuple[int, dict, dict]:
+    """(status, JSON body or {}, headers by lower-case name) of an HTTP request with Basic (user, password) or
+    Bearer (a token string) credentials."""
+    import base64
+    import urllib.error
+    import urllib.request
+    headers = {"Content-Type": "application/json"}
+    if isinstance(auth, tuple):
+        headers["Authorization"] = "Basic " + base64.b64encode(
+            f"{auth[0]}:{auth[1]}".encode()).decode()
+    elif isinstance(auth, str):
+        headers["Authorization"] = f"Bearer {auth}"
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            text = r.read().decode()
+            return (r.status, json.loads(text) if text.startswith("{") else {},
+                    {k.lower(): v for k, v in r.headers.items()})
+    except urllib.error.HTTPError as e:
+        text = e.read().decode()
+        return (e.code, json.loads(text) if text.startswith("{") else {},
+                {k.lower(): v for k, v in e.headers.items()})
+
+
+def weir_token(*args: str, data_dir) -> str:
+    done = subprocess.run([str(weir_bin()), "token", *args, "--data-dir", str(data_dir)],
+                          text=True, capture_output=True, timeout=60)
+    assert done.returncode == 0, f"weir token {' '.join(args)}: {done.stderr}"
+    return done.stdout.strip()
+
+
+def test_http_table_api_authenticates_and_authorizes(authz):
+    """Lookups, history, batch lookups and the storage view on the HTTP admin API: anonymous
+    callers get 401 with a Basic challenge, a wrong password 401, a user without Read on the
+    table 403; with Read, Basic credentials and a `weir token` bearer token read the row, until
+    the token is revoked. /health stays open on the loopback listener."""
+    user = fresh_user(authz, "alice-http")
+    other = fresh_user(authz, "bob-http")
+    base = authz.broker.http
+    with authz.admin() as admin:
+        t = admin_create_topic(admin, unique_topic("authz-http"),
+                               configs={"cleanup.policy": "compact"})
+        admin_produce(admin, t, [b"v1"], keys=[b"k1"])
+    key_url = f"{base}/v1/tables/{t}/keys/k1"
+    wait_until(lambda: http_call(key_url, (ADMIN, ADMIN_PASSWORD))[0] == 200, "the row")
+    status, body, headers = http_call(key_url)
+    assert status == 401 and "authentication required" in body["error"]
+    assert headers["www-authenticate"] == 'Basic realm="weir"'
+    status, _, headers = http_call(key_url, (user, "wrong"))
+    assert status == 401 and headers["www-authenticate"] == 'Basic realm="weir"'
+    assert http_call(key_url, (user, pw(user)))[0] == 403
+    assert http_call(f"{base}/v1/tables/no-such-{t}/keys/k1", (user, pw(user)))[0] == 403
+    assert http_call(f"{base}/v1/topics/{t}/storage", (user, pw(user)))[0] == 403
+    grant(authz, binding(f"User:{user}", R_TOPIC, t, READ))
+    status, row, _ = http_call(key_url, (user, pw(user)))
+    assert (status, row["key"], row["value"]) == (200, "k1", "v1")
+    status, hist, _ = http_call(f"{key_url}/history", (user, pw(user)))
+    assert status == 200 and [c["op"] for c in hist["changes"]] == ["+I"]
+    status, batch, _ = http_call(f"{base}/v1/tables/{t}/lookup", (user, pw(user)), "POST",
+                                 {"keys": ["k1", "k2"]})
+    assert status == 200, batch
+    assert http_call(f"{base}/v1/topics/{t}/storage", (user, pw(user)))[0] == 200
+    assert http_call(key_url, (other, pw(other)))[0] == 403
+    token = weir_token("create", "--principal", f"User:{user}", "--description", "svc",
+                       data_dir=authz.broker.data_dir)
+    assert token.startswith("weir_")
+    status, row, _ = http_call(key_url, token)
+    assert (status, row["value"]) == (200, "v1")
+    assert http_call(key_url, token + "x")[0] == 401
+    listed_tokens = weir_token("list", data_dir=authz.broker.data_dir)
+    assert token not in listed_tokens and f"User:{user}\tsvc" in listed_tokens
+    token_id = listed_tokens.split("\t")[0]
+    time.sleep(0.02)  # a new mtime for the tokens file
+    weir_token("revoke", token_id, data_dir=authz.broker.data_dir)
+    assert http_call(key_url, token)[0] == 401
+    assert http_call(f"{base}/health")[0] == 200
+    assert http_call(f"{base}/metrics")[0] == 200
+
+
+def test_http_probes_closed_need_credentials(broker_factory):
+    """--http-probes-open false (the default off loopback): /health, /ready and /metrics
+    answer 401 to anonymous callers and 200 to a user."""
+    a = start_authz(broker_factory, name="probes", extra_args=["--http-probes-open", "false"],
+                    start=False)
+    a.broker.start(wait=False)
+
+    def ready() -> bool:
+        assert a.broker.alive(), a.broker.log_tail()
+        try:
+            return http_call(a.broker.http + "/ready", (ADMIN, ADMIN_PASSWORD))[0] == 200
+        except OSError:
+            return False  # not listening yet
+    wait_until(ready, "ready", 60)
+    for path in ["/health", "/ready", "/metrics"]:
+        assert http_call(a.broker.http + path)[0] == 401, path
+        assert http_call(a.broker.http + path, (ADMIN, ADMIN_PASSWORD))[0] == 200, path

@@ -17,6 +17,7 @@ mod principal;
 mod sasl;
 mod throttle;
 mod tls;
+mod tokens;
 
 pub use acl::{
     AclBinding, AclFilter, InvalidAcl, Operation, PatternType, Permission, Resource, ResourceType,
@@ -29,3 +30,4 @@ pub use principal::Principal;
 pub use sasl::{Authenticator, SaslExchange, SaslStep, SASL_MECHANISMS};
 pub use throttle::LoginThrottle;
 pub use tls::{principal_from_certificate, ClientAuth, TlsSettings};
+pub use tokens::{TokenInfo, TokenStore};

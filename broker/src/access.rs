@@ -30,6 +30,15 @@ impl Access {
         }
     }
 
+    /// The access of `principal` calling from `host` (an HTTP request).
+    pub fn for_caller(authorizer: Arc<Authorizer>, principal: Principal, host: IpAddr) -> Access {
+        Access {
+            authorizer,
+            principal,
+            host,
+        }
+    }
+
     /// The principal asking (for audit lines of admin changes).
     pub fn principal(&self) -> &Principal {
         &self.principal

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use weir_auth::{
     AclStore, Authenticator, Authorizer, CredentialStore, LoginThrottle, ScramMechanism,
-    DEFAULT_ITERATIONS,
+    TokenStore, DEFAULT_ITERATIONS,
 };
 
 use anyhow::Context;
@@ -37,6 +37,10 @@ pub struct Broker {
     pub authenticator: Authenticator,
     /// Who may do what: the ACLs of `<data-dir>/meta/acls.json`, when enforced.
     pub authorizer: Arc<Authorizer>,
+    /// Bearer tokens of the HTTP admin API (`<data-dir>/meta/tokens.json`).
+    pub tokens: TokenStore,
+    /// Failed authentications per client address (SASL and HTTP alike).
+    pub login_throttle: Arc<LoginThrottle>,
 }
 
 impl Broker {
@@ -90,20 +94,22 @@ impl Broker {
                 tracing::info!(target: "weir::audit", %user, "created the first user from WEIR_ADMIN_USER");
             }
         }
-        let throttle = LoginThrottle::new(
+        let login_throttle = Arc::new(LoginThrottle::new(
             config.max_failed_authentications_per_ip,
             Duration::from_secs(60),
-        );
+        ));
         let authenticator = Authenticator::new(
             credentials.clone(),
             &config.sasl_enabled_mechanisms,
-            Arc::new(throttle),
+            login_throttle.clone(),
         )?;
         let authorizer = Arc::new(Authorizer::new(
             config.authorizer.clone(),
             AclStore::open(&meta)?,
         ));
         Ok(Broker {
+            tokens: TokenStore::open(&meta)?,
+            login_throttle,
             authorizer,
             credentials,
             authenticator,

@@ -175,6 +175,10 @@ pub struct ServeArgs {
     /// limit. Default: 10
     #[arg(long, env = "WEIR_MAX_FAILED_AUTHENTICATIONS_PER_IP")]
     pub max_failed_authentications_per_ip: Option<u32>,
+    /// Whether /health, /ready and /metrics answer unauthenticated HTTP callers. Default: true
+    /// when --http binds a loopback address, false otherwise
+    #[arg(long, env = "WEIR_HTTP_PROBES_OPEN")]
+    pub http_probes_open: Option<bool>,
     /// authorizer.class.name: `acl` enforces Kafka ACLs on every API; `none` allows every
     /// request (Kafka's class names StandardAuthorizer and AclAuthorizer mean `acl`).
     /// Default: none
@@ -256,6 +260,7 @@ pub struct BrokerConfig {
     /// Whether and how ACLs are enforced.
     pub authorizer: weir_auth::AuthorizerSettings,
     pub max_failed_authentications_per_ip: u32,
+    pub http_probes_open: bool,
 }
 
 impl ServeArgs {
@@ -345,6 +350,7 @@ impl ServeArgs {
                 .or(other.connections_max_reauth_ms),
             admin_user: self.admin_user.or(other.admin_user),
             authorizer: self.authorizer.or(other.authorizer),
+            http_probes_open: self.http_probes_open.or(other.http_probes_open),
             max_failed_authentications_per_ip: self
                 .max_failed_authentications_per_ip
                 .or(other.max_failed_authentications_per_ip),
@@ -402,6 +408,9 @@ impl BrokerConfig {
             None => args,
         };
         let authorizer = authorizer_settings(&args)?;
+        let http = args
+            .http
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9644)));
         let listen = args
             .listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9092)));
@@ -532,9 +541,8 @@ impl BrokerConfig {
             admin_bootstrap,
             authorizer,
             max_failed_authentications_per_ip: args.max_failed_authentications_per_ip.unwrap_or(10),
-            http: args
-                .http
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9644))),
+            http,
+            http_probes_open: args.http_probes_open.unwrap_or(http.ip().is_loopback()),
             node_id: args.node_id.unwrap_or(1),
             log_format: args.log_format.unwrap_or_default(),
             auto_create_topics_enable: args.auto_create_topics_enable.unwrap_or(true),

@@ -1,6 +1,7 @@
 //! The HTTP admin listener: `GET /metrics` (Prometheus text), `GET /health` (the process is
 //! up), `GET /ready` (the broker has recovered its data and accepts Kafka connections), and
-//! the table lookup API (`crate::http_tables`) and the storage view (`crate::http_storage`).
+//! the table lookup API (`crate::http_tables`) and the storage view (`crate::http_storage`),
+//! each request authenticated by `crate::http_auth`.
 //!
 //! The listener serves the axum router over hyper's HTTP/1 connection builder, which gives it
 //! its limits (each counted in `weir_http_rejected_total{reason}` when it bites):
@@ -21,6 +22,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
+use axum::Extension;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -31,6 +33,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::config::BrokerConfig;
+use crate::http_auth::{HttpSecurity, PeerAddr};
 use crate::http_tables::BrokerCell;
 use crate::limits::RateLimitedLog;
 use crate::metrics::HttpRejection;
@@ -47,6 +50,8 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// `/health`, `/ready` and `/metrics` answer unauthenticated callers.
+    pub probes_open: bool,
 }
 
 impl Limits {
@@ -56,6 +61,7 @@ impl Limits {
             max_connections: config.http_max_connections.clamp(1, u32::MAX as usize),
             header_read_timeout: Duration::from_millis(config.http_header_read_timeout_ms.max(1)),
             max_body_bytes: config.http_max_body_bytes,
+            probes_open: config.http_probes_open,
         }
     }
 }
@@ -73,7 +79,12 @@ fn app(
     ready: Arc<AtomicBool>,
     broker: BrokerCell,
     limits: Limits,
+    probes_open: bool,
 ) -> Router {
+    let security = HttpSecurity {
+        broker: broker.clone(),
+        probes_open,
+    };
     Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(|| async { "ok\n" }))
@@ -85,6 +96,10 @@ fn app(
         })
         .merge(crate::http_tables::routes().with_state(broker.clone()))
         .merge(crate::http_storage::routes().with_state(broker))
+        .layer(axum::middleware::from_fn_with_state(
+            security,
+            crate::http_auth::authenticate,
+        ))
         // One limit for every body, extractor or stream: tower-http's replaces axum's default.
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
@@ -110,7 +125,7 @@ pub async fn serve(
     limits: Limits,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let service = TowerToHyperService::new(app(prometheus, ready, broker, limits));
+    let router = app(prometheus, ready, broker, limits, limits.probes_open);
     let mut http1 = hyper::server::conn::http1::Builder::new();
     http1
         .timer(TokioTimer::new())
@@ -149,7 +164,9 @@ pub async fn serve(
             },
             _ = shutdown.changed() => break,
         };
-        let connection = http1.serve_connection(TokioIo::new(stream), service.clone());
+        // The outermost layer: every request of this connection carries its client address.
+        let service = TowerToHyperService::new(router.clone().layer(Extension(PeerAddr(peer))));
+        let connection = http1.serve_connection(TokioIo::new(stream), service);
         let mut stop = shutdown.clone();
         tokio::spawn(async move {
             tokio::pin!(connection);

@@ -1,14 +1,15 @@
 //! `GET /v1/topics/{topic}/storage` on the HTTP admin listener: per partition, where the
 //! data is — the local log (start, end, bytes, segments) and the tiered part in the object
 //! store (start, end, bytes, segments, and the backlog waiting for upload). `weir topic
-//! describe` prints it.
+//! describe` prints it. Needs Describe on the topic (see `crate::http_auth`).
 
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use crate::http_auth::HttpCaller;
 use crate::http_tables::BrokerCell;
 
 /// The routes of the storage API.
@@ -18,6 +19,7 @@ pub fn routes() -> Router<BrokerCell> {
 
 async fn storage(
     State(cell): State<BrokerCell>,
+    Extension(caller): Extension<HttpCaller>,
     Path(topic): Path<String>,
 ) -> (StatusCode, Json<Value>) {
     let Some(broker) = cell.get() else {
@@ -26,6 +28,12 @@ async fn storage(
             Json(json!({ "error": "the broker is still starting" })),
         );
     };
+    if !caller
+        .access(broker)
+        .allows_topic(&broker.topics, weir_auth::Operation::Describe, &topic)
+    {
+        return caller.refusal(&format!("describe topic {topic}"));
+    }
     let Some(t) = broker.topics.get(&topic) else {
         return (
             StatusCode::NOT_FOUND,

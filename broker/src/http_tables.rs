@@ -10,10 +10,13 @@
 //! Keys are UTF-8 path segments (percent-encoded as usual); other keys are written
 //! `b64:<URL-safe base64 without padding>`. A key may live in any partition (clients choose
 //! partitions differently), so every partition is searched; the newest row wins.
+//!
+//! Every route needs Read on the table topic (see `crate::http_auth`): 401 for an anonymous
+//! caller without it, 403 for an authenticated one, before the topic's existence is told.
 
 use std::sync::{Arc, OnceLock};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -24,6 +27,7 @@ use serde_json::{json, Value};
 use weir_storage::table::{Change, Row};
 
 use crate::broker::Broker;
+use crate::http_auth::HttpCaller;
 use crate::metrics::HttpRejection;
 use crate::topics::Topic;
 
@@ -106,13 +110,19 @@ fn change_json(partition: i32, c: &Change) -> Value {
     Value::Object(out)
 }
 
-fn table_topic(cell: &BrokerCell, topic: &str) -> Result<Arc<Topic>, Reply> {
+fn table_topic(cell: &BrokerCell, caller: &HttpCaller, topic: &str) -> Result<Arc<Topic>, Reply> {
     let broker = cell.get().ok_or_else(|| {
         error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the broker is still starting",
         )
     })?;
+    if !caller
+        .access(broker)
+        .allows_topic(&broker.topics, weir_auth::Operation::Read, topic)
+    {
+        return Err(caller.refusal(&format!("read table {topic}")));
+    }
     let t = broker
         .topics
         .get(topic)
@@ -160,11 +170,12 @@ fn find(topic: &Topic, key: &[u8], as_of: &AsOf) -> Result<Option<Value>, Reply>
 
 async fn lookup(
     State(cell): State<BrokerCell>,
+    Extension(caller): Extension<HttpCaller>,
     Path((topic, key)): Path<(String, String)>,
     Query(as_of): Query<AsOf>,
 ) -> Reply {
     let result = (|| {
-        let t = table_topic(&cell, &topic)?;
+        let t = table_topic(&cell, &caller, &topic)?;
         let key = decode_key(&key)?;
         find(&t, &key, &as_of)?.ok_or_else(|| error(StatusCode::NOT_FOUND, "key not found"))
     })();
@@ -176,10 +187,11 @@ async fn lookup(
 
 async fn history(
     State(cell): State<BrokerCell>,
+    Extension(caller): Extension<HttpCaller>,
     Path((topic, key)): Path<(String, String)>,
 ) -> Reply {
     let result = (|| {
-        let t = table_topic(&cell, &topic)?;
+        let t = table_topic(&cell, &caller, &topic)?;
         let raw = decode_key(&key)?;
         let mut changes = Vec::new();
         for p in t.partitions().iter() {
@@ -222,6 +234,7 @@ pub struct BatchLookup {
 
 async fn batch_lookup(
     State(cell): State<BrokerCell>,
+    Extension(caller): Extension<HttpCaller>,
     Path(topic): Path<String>,
     Json(body): Json<BatchLookup>,
 ) -> Reply {
@@ -239,7 +252,7 @@ async fn batch_lookup(
                 ),
             ));
         }
-        let t = table_topic(&cell, &topic)?;
+        let t = table_topic(&cell, &caller, &topic)?;
         let as_of = AsOf {
             as_of: body.as_of,
             as_of_offset: body.as_of_offset,

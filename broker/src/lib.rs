@@ -12,6 +12,7 @@ pub mod errors;
 pub mod groups;
 pub mod handlers;
 pub mod http;
+pub mod http_auth;
 pub mod http_storage;
 pub mod http_tables;
 pub mod limits;

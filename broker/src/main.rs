@@ -2,7 +2,7 @@
 //! `weir topic …` and `weir group …` administer a running one (see `weir_broker::cli`).
 
 use clap::{Parser, Subcommand};
-use weir_broker::cli::{self, AclArgs, GroupArgs, TableArgs, TopicArgs, UserArgs};
+use weir_broker::cli::{self, AclArgs, GroupArgs, TableArgs, TokenArgs, TopicArgs, UserArgs};
 use weir_broker::config::{BrokerConfig, LogFormat, ServeArgs};
 use weir_broker::server;
 
@@ -31,6 +31,8 @@ enum Command {
     /// Manage the ACLs of a data directory (before the first start, or while stopped):
     /// add, list, remove. A running broker's ACLs are managed with CreateAcls/DeleteAcls.
     Acl(AclArgs),
+    /// Manage the bearer tokens of the HTTP admin API: create, list, revoke.
+    Token(TokenArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -61,5 +63,6 @@ fn main() -> anyhow::Result<()> {
         Command::Table(args) => std::process::exit(cli::run(cli::table::run(args))),
         Command::User(args) => cli::user::run(args),
         Command::Acl(args) => cli::acl::run(args),
+        Command::Token(args) => cli::token::run(args),
     }
 }

@@ -11,6 +11,7 @@ pub mod client;
 pub mod group;
 pub mod output;
 pub mod table;
+pub mod token;
 pub mod topic;
 pub mod user;
 
@@ -22,6 +23,7 @@ use kafka_protocol::error::ResponseError;
 pub use acl::AclArgs;
 pub use group::GroupArgs;
 pub use table::TableArgs;
+pub use token::TokenArgs;
 pub use topic::TopicArgs;
 pub use user::UserArgs;
 
