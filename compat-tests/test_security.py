@@ -67,13 +67,14 @@ class Secure:
 
 
 def start_secure(broker_factory, pki, extra_env: dict | None = None,
-                 extra_args: list | None = None, name: str | None = None) -> Secure:
+                 extra_args: list | None = None, name: str | None = None,
+                 keystore: str | None = None) -> Secure:
     port = free_port()
     ports = {"PLAINTEXT": port, "SSL": free_port(), "SASL_PLAINTEXT": free_port(),
              "SASL_SSL": free_port()}
     listeners = ",".join(f"{n}://127.0.0.1:{p}" for n, p in ports.items())
     b = broker_factory(port=port, name=name, extra_args=[
-        "--listeners", listeners, "--ssl-keystore-location", pki["keystore"],
+        "--listeners", listeners, "--ssl-keystore-location", keystore or pki["keystore"],
         "--ssl-truststore-location", pki["ca"], "--ssl-client-auth", "requested",
         # Bad-credential tests fail many times from 127.0.0.1; the throttle has its own test.
         *(extra_args or ["--max-failed-authentications-per-ip", "0"])],
@@ -384,3 +385,115 @@ def test_weir_user_add_before_the_first_start(broker_factory, pki, tmp_path):
     create_topic(s.addr("PLAINTEXT"), topic, 1)
     assert produce_with(sasl_conf(s, "SASL_SSL", "SCRAM-SHA-512", "ops", "ops-pass", pki),
                         topic, [b"ops"]) == [0]
+
+
+def new_server_keystore(d: Path, name: str) -> tuple[str, str]:
+    """A fresh CA and a server certificate for 127.0.0.1 it signs: (keystore PEM, CA PEM)."""
+    d.mkdir(parents=True, exist_ok=True)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+            f"/CN={name} CA", "-keyout", "ca.key", "-out", "ca.pem", cwd=d)
+    (d / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+            "-keyout", "server.key", "-out", "server.csr", cwd=d)
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-out", "server.pem", "-extfile", "server.ext",
+            cwd=d)
+    keystore = d / "keystore.pem"
+    keystore.write_text((d / "server.pem").read_text() + (d / "server.key").read_text())
+    return str(keystore), str(d / "ca.pem")
+
+
+def tls_handshake_ok(port: int, cafile: str) -> bool:
+    """Whether a TLS client trusting only `cafile` completes a handshake with 127.0.0.1:port."""
+    import socket
+    import ssl
+    ctx = ssl.create_default_context(cafile=cafile)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1"):
+                return True
+    except ssl.SSLError:
+        return False
+
+
+def https_get(url: str, cafile: str, auth: tuple[str, str] | None = None) -> int:
+    import base64
+    import ssl
+    import urllib.error
+    import urllib.request
+    headers = {}
+    if auth:
+        headers["Authorization"] = "Basic " + base64.b64encode(
+            f"{auth[0]}:{auth[1]}".encode()).decode()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10,
+                                    context=ssl.create_default_context(cafile=cafile)) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_certificates_reload_on_sighup_and_on_file_change_for_kafka_and_http(
+        broker_factory, pki, tmp_path):
+    """The listener certificate is replaced on disk: after SIGHUP new TLS connections (Kafka
+    SSL listener and the HTTPS admin API alike) present the new one, and the old CA no longer
+    verifies them; replacing it again is picked up without a signal (the files are watched).
+    A broken file leaves the working certificate in place. The HTTP API over TLS still needs
+    credentials for its data."""
+    import os
+    import signal
+    live = tmp_path / "live-keystore.pem"
+    live.write_text(Path(pki["keystore"]).read_text())
+    s = start_secure(lambda **kw: broker_factory(start=False, **kw), pki, keystore=str(live),
+                     extra_args=["--max-failed-authentications-per-ip", "0",
+                                 "--http-tls", "true"])
+    https = f"https://127.0.0.1:{s.broker.http_port}"
+    s.broker.start(wait=False)  # the fixture's readiness probe speaks plain HTTP
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert s.broker.alive(), s.broker.log_tail()
+        try:
+            if https_get(f"{https}/ready", pki["ca"]) == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    ssl_port = s.ports["SSL"]
+    assert tls_handshake_ok(ssl_port, pki["ca"])
+    assert https_get(f"{https}/health", pki["ca"]) == 200
+    topic = unique_topic("sec-https")
+    create_topic(s.addr("PLAINTEXT"), topic, 1)
+    assert https_get(f"{https}/v1/topics/{topic}/storage", pki["ca"],
+                     (ADMIN, ADMIN_PASSWORD)) == 200
+
+    new_keystore, new_ca = new_server_keystore(tmp_path / "second", "Second")
+    live.write_text(Path(new_keystore).read_text())
+    s.broker.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while not tls_handshake_ok(ssl_port, new_ca) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert tls_handshake_ok(ssl_port, new_ca)
+    assert not tls_handshake_ok(ssl_port, pki["ca"])
+    assert https_get(f"{https}/health", new_ca) == 200
+    assert "TLS certificate, key and trust store reloaded" in log_of(s)
+    assert 'trigger="SIGHUP"' in log_of(s)
+
+    # A broken file is refused; the certificate in use stays.
+    live.write_text("not a certificate\n")
+    s.broker.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "TLS reload failed" not in log_of(s) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "TLS reload failed" in log_of(s)
+    assert tls_handshake_ok(ssl_port, new_ca)
+
+    # Back to the first certificate, without a signal: the watcher notices the change.
+    live.write_text(Path(pki["keystore"]).read_text())
+    os.utime(live)
+    deadline = time.monotonic() + 20
+    while not tls_handshake_ok(ssl_port, pki["ca"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert tls_handshake_ok(ssl_port, pki["ca"])
+    assert 'trigger="file change"' in log_of(s)
+    # Kafka clients over the reloaded certificate still work end to end.
+    conf = sasl_conf(s, "SASL_SSL", "SCRAM-SHA-512", ADMIN, ADMIN_PASSWORD, pki)
+    assert produce_with(conf, topic, [b"after-reload"]) == [0]

@@ -17,6 +17,7 @@ mod principal;
 mod sasl;
 mod throttle;
 mod tls;
+mod tls_reload;
 mod tokens;
 
 pub use acl::{
@@ -30,4 +31,5 @@ pub use principal::Principal;
 pub use sasl::{Authenticator, SaslExchange, SaslStep, SASL_MECHANISMS};
 pub use throttle::LoginThrottle;
 pub use tls::{principal_from_certificate, ClientAuth, TlsSettings};
+pub use tls_reload::ServerTls;
 pub use tokens::{TokenInfo, TokenStore};

@@ -175,6 +175,10 @@ pub struct ServeArgs {
     /// limit. Default: 10
     #[arg(long, env = "WEIR_MAX_FAILED_AUTHENTICATIONS_PER_IP")]
     pub max_failed_authentications_per_ip: Option<u32>,
+    /// Serve the HTTP admin API over TLS with the listener certificate
+    /// (--ssl-keystore-location; reloaded with it). Default: false
+    #[arg(long, env = "WEIR_HTTP_TLS")]
+    pub http_tls: Option<bool>,
     /// Whether /health, /ready and /metrics answer unauthenticated HTTP callers. Default: true
     /// when --http binds a loopback address, false otherwise
     #[arg(long, env = "WEIR_HTTP_PROBES_OPEN")]
@@ -261,6 +265,7 @@ pub struct BrokerConfig {
     pub authorizer: weir_auth::AuthorizerSettings,
     pub max_failed_authentications_per_ip: u32,
     pub http_probes_open: bool,
+    pub http_tls: bool,
 }
 
 impl ServeArgs {
@@ -351,6 +356,7 @@ impl ServeArgs {
             admin_user: self.admin_user.or(other.admin_user),
             authorizer: self.authorizer.or(other.authorizer),
             http_probes_open: self.http_probes_open.or(other.http_probes_open),
+            http_tls: self.http_tls.or(other.http_tls),
             max_failed_authentications_per_ip: self
                 .max_failed_authentications_per_ip
                 .or(other.max_failed_authentications_per_ip),
@@ -543,6 +549,7 @@ impl BrokerConfig {
             max_failed_authentications_per_ip: args.max_failed_authentications_per_ip.unwrap_or(10),
             http,
             http_probes_open: args.http_probes_open.unwrap_or(http.ip().is_loopback()),
+            http_tls: args.http_tls.unwrap_or(false),
             node_id: args.node_id.unwrap_or(1),
             log_format: args.log_format.unwrap_or_default(),
             auto_create_topics_enable: args.auto_create_topics_enable.unwrap_or(true),

@@ -29,8 +29,10 @@ use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
+use weir_auth::ServerTls;
 
 use crate::config::BrokerConfig;
 use crate::http_auth::{HttpSecurity, PeerAddr};
@@ -116,13 +118,14 @@ async fn count_refusals(response: Response) -> Response {
     response
 }
 
-/// Serves the admin API until `shutdown` fires.
+/// Serves the admin API (over TLS with `tls`) until `shutdown` fires.
 pub async fn serve(
     listener: TcpListener,
     prometheus: PrometheusHandle,
     ready: Arc<AtomicBool>,
     broker: BrokerCell,
     limits: Limits,
+    tls: Option<Arc<ServerTls>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let router = app(prometheus, ready, broker, limits, limits.probes_open);
@@ -166,24 +169,26 @@ pub async fn serve(
         };
         // The outermost layer: every request of this connection carries its client address.
         let service = TowerToHyperService::new(router.clone().layer(Extension(PeerAddr(peer))));
-        let connection = http1.serve_connection(TokioIo::new(stream), service);
-        let mut stop = shutdown.clone();
+        let http1 = http1.clone();
+        let stop = shutdown.clone();
+        let acceptor = tls.as_ref().map(|t| TlsAcceptor::from(t.current()));
         tokio::spawn(async move {
-            tokio::pin!(connection);
-            let result = tokio::select! {
-                result = connection.as_mut() => result,
-                _ = stop.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
+            match acceptor {
+                None => serve_connection(&http1, TokioIo::new(stream), service, stop, peer).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(stream)) => {
+                            serve_connection(&http1, TokioIo::new(stream), service, stop, peer)
+                                .await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "HTTP TLS handshake failed")
+                        }
+                        Err(_) => tracing::debug!(%peer, "HTTP TLS handshake timed out"),
+                    }
                 }
-            };
-            match result {
-                Err(e) if e.is_timeout() => {
-                    HttpRejection::HeaderTimeout.count();
-                    tracing::debug!(%peer, "HTTP connection closed: no complete request headers within the header read timeout");
-                }
-                Err(e) => tracing::debug!(%peer, error = %e, "HTTP connection failed"),
-                Ok(()) => {}
             }
             drop(permit);
         });
@@ -196,6 +201,41 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("HTTP connections still open after {DRAIN_TIMEOUT:?}; closing them");
+    }
+}
+
+/// Serves one connection's requests until it ends or `stop` fires (then lets the request in
+/// flight finish).
+async fn serve_connection<I, S>(
+    http1: &hyper::server::conn::http1::Builder,
+    io: I,
+    service: S,
+    mut stop: watch::Receiver<bool>,
+    peer: std::net::SocketAddr,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming> + Send + 'static,
+    S::Future: Send + 'static,
+    S::ResBody: Send + 'static,
+    <S::ResBody as hyper::body::Body>::Data: Send,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let connection = http1.serve_connection(io, service);
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        _ = stop.changed() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    match result {
+        Err(e) if e.is_timeout() => {
+            HttpRejection::HeaderTimeout.count();
+            tracing::debug!(%peer, "HTTP connection closed: no complete request headers within the header read timeout");
+        }
+        Err(e) => tracing::debug!(%peer, error = %e, "HTTP connection failed"),
+        Ok(()) => {}
     }
 }
 

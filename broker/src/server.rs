@@ -27,6 +27,7 @@ use crate::session::Session;
 use crate::{connection, handlers, http, metrics};
 use tokio_rustls::TlsAcceptor;
 use weir_auth::Principal;
+use weir_auth::ServerTls;
 
 /// How long a client has to complete the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -65,6 +66,16 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Running> {
     let ready = Arc::new(AtomicBool::new(false));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
+    // Loaded before anything binds: a certificate that does not load stops the start.
+    let tls = match &config.tls {
+        Some(settings) => Some(Arc::new(ServerTls::load(settings.clone())?)),
+        None => None,
+    };
+    let http_tls = tls.clone().filter(|_| config.http_tls);
+    anyhow::ensure!(
+        !config.http_tls || http_tls.is_some(),
+        "http_tls needs ssl_keystore_location"
+    );
     let http_listener = TcpListener::bind(config.http)
         .await
         .with_context(|| format!("cannot bind HTTP listener {}", config.http))?;
@@ -76,6 +87,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Running> {
         ready.clone(),
         broker_cell.clone(),
         http::Limits::from_config(&config),
+        http_tls,
         shutdown_rx.clone(),
     ));
 
@@ -85,10 +97,6 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Running> {
             .await?
             .with_context(|| format!("cannot open data directory {}", data_dir.display()))?,
     );
-    let tls = match &broker.config.tls {
-        Some(settings) => Some(TlsAcceptor::from(settings.server_config()?)),
-        None => None,
-    };
     let mut sockets = Vec::new();
     let mut listener_addrs = Vec::new();
     for listener in &broker.config.listeners {
@@ -105,6 +113,9 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Running> {
     let kafka_addr = listener_addrs[0].1;
     let _ = broker_cell.set(broker.clone());
     let maintenance = tokio::spawn(housekeeping(broker.clone(), shutdown_rx.clone()));
+    if let Some(tls) = &tls {
+        tokio::spawn(reload_tls(tls.clone(), shutdown_rx.clone()));
+    }
     let tiering = tokio::spawn(broker.tiering.clone().run(shutdown_rx.clone()));
     let group_timers = tokio::spawn(crate::groups::run_timers(
         broker.groups.clone(),
@@ -162,7 +173,7 @@ fn warn_if_open(config: &BrokerConfig, listener: &Listener) {
 async fn accept_loops(
     broker: Arc<Broker>,
     sockets: Vec<(Arc<Listener>, TcpListener)>,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Arc<ServerTls>>,
     shutdown: watch::Receiver<bool>,
 ) {
     let limits = ConnectionLimits::new(
@@ -189,13 +200,16 @@ async fn open_session(
     listener: Arc<Listener>,
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Arc<ServerTls>>,
     shutdown: watch::Receiver<bool>,
 ) {
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(%peer, error = %e, "set_nodelay failed");
     }
-    let Some(acceptor) = tls.filter(|_| listener.protocol.tls()) else {
+    let Some(acceptor) = tls
+        .filter(|_| listener.protocol.tls())
+        .map(|t| TlsAcceptor::from(t.current()))
+    else {
         let session = Arc::new(Session::new(peer, listener, Principal::anonymous()));
         connection::serve(broker, stream, session, shutdown).await;
         return;
@@ -235,7 +249,7 @@ async fn accept_loop(
     broker: Arc<Broker>,
     listener_config: Arc<Listener>,
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Arc<ServerTls>>,
     limits: Arc<ConnectionLimits>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -326,6 +340,56 @@ fn group_metrics(broker: &Broker, now_ms: i64) {
 }
 
 /// Retention, segment rolling by time, flush.ms, and size gauges, once per interval.
+/// How often the TLS files are checked for changes.
+const TLS_RELOAD_CHECK: Duration = Duration::from_secs(5);
+
+/// Reloads the TLS certificate, key and trust store on SIGHUP, and when their files change.
+/// New connections get the new ones; a file that does not load leaves the old ones in use.
+async fn reload_tls(tls: Arc<ServerTls>, mut shutdown: watch::Receiver<bool>) {
+    let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(signal) => Some(signal),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; TLS files are reloaded when they change");
+            None
+        }
+    };
+    let mut tick = tokio::time::interval(TLS_RELOAD_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let hangup = async {
+            match hangups.as_mut() {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let forced = tokio::select! {
+            _ = hangup => true,
+            _ = tick.tick() => false,
+            _ = shutdown.changed() => return,
+        };
+        let tls = tls.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            if forced {
+                tls.reload().map(|()| true)
+            } else {
+                tls.reload_if_changed()
+            }
+        })
+        .await;
+        match outcome {
+            Ok(Ok(true)) => tracing::info!(
+                trigger = if forced { "SIGHUP" } else { "file change" },
+                "TLS certificate, key and trust store reloaded"
+            ),
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "TLS reload failed; the previous certificate stays in use")
+            }
+            Err(e) => tracing::error!(error = %e, "TLS reload task failed"),
+        }
+    }
+}
+
 async fn housekeeping(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let mut tick =
         tokio::time::interval(Duration::from_millis(broker.config.maintenance_interval_ms));
