@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::acl::{AclBinding, AclFilter, Operation, Permission, Resource, ResourceType, WILDCARD};
 use crate::error::AuthError;
+use crate::json_file::{self, store_error};
 use crate::principal::Principal;
 
 /// The principal every ACL entry of `User:*` matches.
@@ -29,36 +30,18 @@ pub struct AclStore {
     acls: RwLock<BTreeSet<AclBinding>>,
 }
 
-fn store_error(path: &Path, source: std::io::Error) -> AuthError {
-    AuthError::Store {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 impl AclStore {
     /// Opens `<meta_dir>/acls.json` (empty if it does not exist). A file that does not parse,
     /// or holds a binding Kafka would refuse, is an error: starting with fewer ACLs than the
     /// operator set could let a Deny lapse.
     pub fn open(meta_dir: &Path) -> Result<AclStore, AuthError> {
         let path = meta_dir.join("acls.json");
-        let acls = match std::fs::read(&path) {
-            Ok(bytes) => {
-                let file = serde_json::from_slice::<AclFile>(&bytes)
-                    .map_err(|e| store_error(&path, std::io::Error::other(e)))?;
-                if let Some(Err(e)) = file
-                    .acls
-                    .iter()
-                    .map(AclBinding::validate)
-                    .find(Result::is_err)
-                {
-                    return Err(store_error(&path, std::io::Error::other(e)));
-                }
-                file.acls
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeSet::new(),
-            Err(e) => return Err(store_error(&path, e)),
-        };
+        let acls = json_file::load::<AclFile>(&path)?
+            .map(|f| f.acls)
+            .unwrap_or_default();
+        if let Some(Err(e)) = acls.iter().map(AclBinding::validate).find(Result::is_err) {
+            return Err(store_error(&path, std::io::Error::other(e)));
+        }
         Ok(AclStore {
             path,
             acls: RwLock::new(acls),
@@ -66,12 +49,7 @@ impl AclStore {
     }
 
     fn save(&self, acls: &BTreeSet<AclBinding>) -> Result<(), AuthError> {
-        if let Some(dir) = self.path.parent() {
-            weir_storage::create_dir_durable(dir).map_err(|e| store_error(&self.path, e))?;
-        }
-        let bytes = serde_json::to_vec_pretty(&AclFile { acls: acls.clone() })
-            .map_err(|e| store_error(&self.path, std::io::Error::other(e)))?;
-        weir_storage::write_atomic(&self.path, &bytes).map_err(|e| store_error(&self.path, e))
+        json_file::save(&self.path, &AclFile { acls: acls.clone() })
     }
 
     /// Every binding `filter` selects, in a stable order.

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::error::AuthError;
+use crate::json_file;
 
 /// Iterations of a credential created from a password (Kafka's minimum and tools' default).
 pub const DEFAULT_ITERATIONS: u32 = 4096;
@@ -165,27 +166,14 @@ pub struct CredentialStore {
     users: RwLock<Users>,
 }
 
-fn store_error(path: &Path, source: std::io::Error) -> AuthError {
-    AuthError::Store {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 impl CredentialStore {
     /// Opens `<meta_dir>/users.json` (empty if it does not exist). A file that does not parse
     /// is an error: starting without the users would lock everyone out, or worse.
     pub fn open(meta_dir: &Path) -> Result<CredentialStore, AuthError> {
         let path = meta_dir.join("users.json");
-        let users = match std::fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice::<UsersFile>(&bytes)
-                    .map_err(|e| store_error(&path, std::io::Error::other(e)))?
-                    .users
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Users::new(),
-            Err(e) => return Err(store_error(&path, e)),
-        };
+        let users = json_file::load::<UsersFile>(&path)?
+            .map(|f| f.users)
+            .unwrap_or_default();
         Ok(CredentialStore {
             path,
             users: RwLock::new(users),
@@ -193,14 +181,12 @@ impl CredentialStore {
     }
 
     fn save(&self, users: &Users) -> Result<(), AuthError> {
-        if let Some(dir) = self.path.parent() {
-            weir_storage::create_dir_durable(dir).map_err(|e| store_error(&self.path, e))?;
-        }
-        let bytes = serde_json::to_vec_pretty(&UsersFile {
-            users: users.clone(),
-        })
-        .map_err(|e| store_error(&self.path, std::io::Error::other(e)))?;
-        weir_storage::write_atomic(&self.path, &bytes).map_err(|e| store_error(&self.path, e))
+        json_file::save(
+            &self.path,
+            &UsersFile {
+                users: users.clone(),
+            },
+        )
     }
 
     /// Applies `change` to a copy of the users, stores it, then publishes it: a change that

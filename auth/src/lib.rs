@@ -13,6 +13,7 @@ mod acl;
 mod authorizer;
 mod credentials;
 mod error;
+mod json_file;
 mod principal;
 mod sasl;
 mod throttle;

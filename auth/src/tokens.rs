@@ -14,6 +14,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AuthError;
+use crate::json_file::{self, store_error};
 use crate::principal::Principal;
 
 /// What every token starts with (so a leaked one is recognisable in a scan).
@@ -48,13 +49,6 @@ pub struct TokenStore {
     loaded: Mutex<(Option<SystemTime>, Vec<TokenInfo>)>,
 }
 
-fn store_error(path: &Path, source: std::io::Error) -> AuthError {
-    AuthError::Store {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 fn digest_hex(token: &str) -> String {
     sha2::Sha256::digest(token.as_bytes())
         .iter()
@@ -79,10 +73,10 @@ impl TokenStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((None, Vec::new())),
             Err(e) => return Err(store_error(&self.path, e)),
         };
-        let bytes = std::fs::read(&self.path).map_err(|e| store_error(&self.path, e))?;
-        let file: TokenFile = serde_json::from_slice(&bytes)
-            .map_err(|e| store_error(&self.path, std::io::Error::other(e)))?;
-        Ok((modified, file.tokens))
+        let tokens = json_file::load::<TokenFile>(&self.path)?
+            .map(|f| f.tokens)
+            .unwrap_or_default();
+        Ok((modified, tokens))
     }
 
     /// Re-reads the file if it changed since the last read. A file that cannot be read keeps
@@ -100,14 +94,12 @@ impl TokenStore {
     }
 
     fn save(&self, tokens: &[TokenInfo]) -> Result<(), AuthError> {
-        if let Some(dir) = self.path.parent() {
-            weir_storage::create_dir_durable(dir).map_err(|e| store_error(&self.path, e))?;
-        }
-        let bytes = serde_json::to_vec_pretty(&TokenFile {
-            tokens: tokens.to_vec(),
-        })
-        .map_err(|e| store_error(&self.path, std::io::Error::other(e)))?;
-        weir_storage::write_atomic(&self.path, &bytes).map_err(|e| store_error(&self.path, e))
+        json_file::save(
+            &self.path,
+            &TokenFile {
+                tokens: tokens.to_vec(),
+            },
+        )
     }
 
     /// Creates a token acting as `principal`; returns its info and the token, which is not
