@@ -1033,13 +1033,19 @@ def test_denials_are_audited(authz):
     # The super user is never denied, so never audited as denied.
     assert not [line for line in authz.log().splitlines() if "authorization denied" in line
                 and re.search(rf"User:{ADMIN}(?![\w-])", line)]
+    # Its admin changes are: who, what, on which resource.
+    created = [line for line in authz.log().splitlines()
+               if "admin change" in line and f"resource=TOPIC:{t}" in line]
+    assert len(created) == 1, created
+    assert "weir::audit" in created[0] and f"principal=User:{ADMIN}" in created[0]
+    assert 'action="create topic"' in created[0], created[0]
 
 
 # ---------------------------------------------------------------------------- HTTP admin API
 def http_call(url: str, auth: tuple[str, str] | str | None = None,
               method: str = "GET", body: dict | None = None) -> tuple[int, dict, dict]:
-    """(status, JSON body or {}, headers by lower-case name) of an HTTP request with Basic (user, password) or
-    Bearer (a token string) credentials."""
+    """(status, JSON body or {}, headers by lower-case name) of an HTTP request with Basic
+    (user, password) or Bearer (a token string) credentials."""
     import base64
     import urllib.error
     import urllib.request

@@ -44,6 +44,18 @@ impl Access {
         &self.principal
     }
 
+    /// Writes the audit line of an admin change this access made (`action` on `resource`).
+    pub fn audit(&self, action: &str, resource: Resource<'_>) {
+        tracing::info!(
+            target: "weir::audit",
+            principal = %self.principal,
+            host = %self.host,
+            action,
+            resource = %resource,
+            "admin change"
+        );
+    }
+
     /// Whether ACLs are enforced at all.
     pub fn enforced(&self) -> bool {
         self.authorizer.enabled()

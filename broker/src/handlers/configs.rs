@@ -162,6 +162,15 @@ fn authorize(
     }
 }
 
+/// The ACL resource of a config resource (the cluster for a broker or broker logger).
+fn config_resource(resource_type: i8, name: &str) -> weir_auth::Resource<'_> {
+    if resource_type == RESOURCE_TOPIC {
+        weir_auth::Resource::topic(name)
+    } else {
+        weir_auth::Resource::cluster()
+    }
+}
+
 /// Handles DescribeConfigs.
 pub fn describe(
     broker: &Arc<Broker>,
@@ -305,7 +314,15 @@ pub fn alter(broker: &Arc<Broker>, access: &Access, request: AlterConfigsRequest
                 )
             });
             match applied {
-                Ok(()) => response,
+                Ok(()) => {
+                    if !request.validate_only {
+                        access.audit(
+                            "alter configs",
+                            config_resource(r.resource_type, &r.resource_name),
+                        );
+                    }
+                    response
+                }
                 Err(e) => response
                     .with_error_code(e.code())
                     .with_error_message(Some(str_bytes(&e.message))),
@@ -434,7 +451,15 @@ pub fn incremental_alter(
                 )
             });
             match applied {
-                Ok(()) => response,
+                Ok(()) => {
+                    if !request.validate_only {
+                        access.audit(
+                            "alter configs",
+                            config_resource(r.resource_type, &r.resource_name),
+                        );
+                    }
+                    response
+                }
                 Err(e) => response
                     .with_error_code(e.code())
                     .with_error_message(Some(str_bytes(&e.message))),

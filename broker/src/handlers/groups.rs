@@ -392,6 +392,7 @@ pub fn describe_groups(
 /// Handles DeleteGroups: only empty groups can be deleted.
 pub fn delete_groups(broker: &Arc<Broker>, access: &Access, request: DeleteGroupsRequest) -> Reply {
     let broker = broker.clone();
+    let access = access.clone();
     let allowed: Vec<bool> = request
         .groups_names
         .iter()
@@ -405,6 +406,9 @@ pub fn delete_groups(broker: &Arc<Broker>, access: &Access, request: DeleteGroup
             } else {
                 Err(ResponseError::GroupAuthorizationFailed)
             };
+            if r.is_ok() {
+                access.audit("delete group", Resource::group(&id));
+            }
             results.push(
                 DeletableGroupResult::default()
                     .with_group_id(id)

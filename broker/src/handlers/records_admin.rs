@@ -95,6 +95,13 @@ fn delete_local(broker: &Broker, access: &Access, request: &DeleteRecordsRequest
                         .delete_records_before(target)
                         .map_err(ApiError::from)?;
                     part.size_gauge.set(part.log.size_bytes() as f64);
+                    access.audit(
+                        &format!(
+                            "delete records of partition {} below {target}",
+                            p.partition_index
+                        ),
+                        weir_auth::Resource::topic(&t.name),
+                    );
                     Ok((part, target))
                 });
             local.push((t.name.clone(), p.partition_index, result));

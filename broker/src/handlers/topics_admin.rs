@@ -159,6 +159,9 @@ pub fn create_topics(
             };
             match created {
                 Ok(topic) => {
+                    if !request.validate_only {
+                        access.audit("create topic", Resource::topic(&topic.name));
+                    }
                     let mut r = r
                         .with_topic_id(topic.id)
                         .with_num_partitions(if request.validate_only {
@@ -256,7 +259,10 @@ pub fn delete_topics(
                 r.name = Some(TopicName(str_bytes(n)));
             }
             match result {
-                Ok(topic) => r.with_topic_id(topic.id),
+                Ok(topic) => {
+                    access.audit("delete topic", Resource::topic(&topic.name));
+                    r.with_topic_id(topic.id)
+                }
                 Err(e) => {
                     let r = r.with_error_code(e.code());
                     if version >= 5 {
@@ -319,7 +325,12 @@ pub fn create_partitions(
                 });
             let r = CreatePartitionsTopicResult::default().with_name(t.name.clone());
             match result {
-                Ok(()) => r,
+                Ok(()) => {
+                    if !request.validate_only {
+                        access.audit("create partitions", Resource::topic(&t.name));
+                    }
+                    r
+                }
                 Err(e) => r
                     .with_error_code(e.code())
                     .with_error_message(Some(str_bytes(&e.message))),
