@@ -497,3 +497,65 @@ def test_certificates_reload_on_sighup_and_on_file_change_for_kafka_and_http(
     # Kafka clients over the reloaded certificate still work end to end.
     conf = sasl_conf(s, "SASL_SSL", "SCRAM-SHA-512", ADMIN, ADMIN_PASSWORD, pki)
     assert produce_with(conf, topic, [b"after-reload"]) == [0]
+
+
+def test_client_certificates_with_acls_for_kcat_kafka_python_and_confluent(broker_factory, pki):
+    """SSL with client certificates and ACLs: the certificate's subject is the principal the
+    ACLs name. Without a grant kcat, kafka-python and confluent-kafka are refused with
+    TOPIC_AUTHORIZATION_FAILED; with Write and Read on the topic for
+    `User:CN=client-app,O=Weir Test` all three produce and read back exactly what was written."""
+    from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType,
+                                       NewTopic, ResourcePatternType, ResourceType)
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka import TopicPartition as KTP
+    from kafka.errors import TopicAuthorizationFailedError
+    s = start_secure(broker_factory, pki, extra_args=[
+        "--max-failed-authentications-per-ip", "0", "--authorizer", "acl",
+        "--super-users", f"User:{ADMIN}"])
+    admin = AdminClient(sasl_conf(s, "SASL_PLAINTEXT", "PLAIN", ADMIN, ADMIN_PASSWORD, pki))
+    topic = unique_topic("sec-cert")
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+    ssl_conf = {"bootstrap.servers": s.addr("SSL"), "security.protocol": "SSL",
+                "ssl.ca.location": pki["ca"], "ssl.certificate.location": pki["client_cert"],
+                "ssl.key.location": pki["client_key"]}
+    kcat = ["kcat", "-b", s.addr("SSL"), "-X", "security.protocol=SSL",
+            "-X", f"ssl.ca.location={pki['ca']}",
+            "-X", f"ssl.certificate.location={pki['client_cert']}",
+            "-X", f"ssl.key.location={pki['client_key']}"]
+    kp = dict(bootstrap_servers=s.addr("SSL"), security_protocol="SSL", ssl_cafile=pki["ca"],
+              ssl_certfile=pki["client_cert"], ssl_keyfile=pki["client_key"])
+
+    denied = subprocess.run(kcat + ["-P", "-t", topic, "-p", "0"], input="no\n", text=True,
+                            capture_output=True, timeout=60)
+    assert denied.returncode != 0 and "authorization failed" in denied.stderr.lower(), \
+        denied.stderr
+    assert produce_with(ssl_conf, topic, [b"no"], timeout=5) == [
+        KafkaError.TOPIC_AUTHORIZATION_FAILED]
+    p = KafkaProducer(acks="all", max_block_ms=10000, **kp)
+    with pytest.raises(TopicAuthorizationFailedError):
+        p.send(topic, value=b"no", partition=0).get(30)
+    p.close()
+
+    principal = "User:CN=client-app,O=Weir Test"
+    admin.create_acls([AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL,
+                                  principal, "*", op, AclPermissionType.ALLOW)
+                       for op in (AclOperation.WRITE, AclOperation.READ)])
+    put = subprocess.run(kcat + ["-P", "-t", topic, "-p", "0"], input="kcat-0\nkcat-1\n",
+                         text=True, capture_output=True, timeout=60)
+    assert put.returncode == 0, put.stderr
+    assert produce_with(ssl_conf, topic, [b"ck-2"]) == [2]
+    p = KafkaProducer(acks="all", **kp)
+    assert p.send(topic, value=b"kp-3", partition=0).get(30).offset == 3
+    p.close()
+    want = [b"kcat-0", b"kcat-1", b"ck-2", b"kp-3"]
+    got = subprocess.run(kcat + ["-C", "-t", topic, "-p", "0", "-o", "beginning", "-e"],
+                         text=True, capture_output=True, timeout=60)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.splitlines() == [v.decode() for v in want]
+    c = KafkaConsumer(consumer_timeout_ms=5000, **kp)
+    c.assign([KTP(topic, 0)])
+    c.seek_to_beginning()
+    assert [m.value for m in c] == want
+    c.close()
+    assert [m.value() for m in consume(s.addr("SSL"), topic, 0, extra={
+        k: v for k, v in ssl_conf.items() if k != "bootstrap.servers"})] == want
