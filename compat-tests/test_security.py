@@ -219,7 +219,7 @@ def test_kcat_over_sasl_ssl(secure, pki):
         bad = subprocess.run(kcat(mechanism, password) + ["-L", "-m", "5"], text=True,
                              capture_output=True, timeout=60)
         assert bad.returncode != 0
-        assert "SASL authentication error: authentication failed" in bad.stderr, bad.stderr
+        assert "SASL authentication error: Authentication failed" in bad.stderr, bad.stderr
     assert values_of(secure, topic) == [line.encode() for line in lines]
 
 

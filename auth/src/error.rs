@@ -1,17 +1,28 @@
 //! The error type of the security layer.
 
+/// Kafka's words for a failed login (clients show them; tools may match them).
+fn failed_message(mechanism: &str) -> String {
+    if mechanism == "PLAIN" {
+        "Authentication failed: Invalid username or password".to_string()
+    } else {
+        format!(
+            "Authentication failed during authentication due to invalid credentials with SASL mechanism {mechanism}"
+        )
+    }
+}
+
 /// What can go wrong authenticating a client or managing credentials.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// The client's credentials did not check out (unknown user, wrong password, a bad SCRAM
     /// proof). The message never says which, nor carries a secret.
-    #[error("authentication failed: invalid credentials with SASL mechanism {mechanism}")]
+    #[error("{}", failed_message(mechanism))]
     Failed {
         /// The SASL mechanism used.
         mechanism: String,
     },
     /// Too many failed authentications from the client's address lately.
-    #[error("authentication failed: too many failed authentications from this address; retry in {retry_after_s} s")]
+    #[error("Authentication failed: too many failed authentications from this address; retry in {retry_after_s} s")]
     Throttled {
         /// Seconds until the address may try again.
         retry_after_s: u64,

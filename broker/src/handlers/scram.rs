@@ -200,7 +200,8 @@ pub fn describe(
             })
             .collect()
     };
-    let results = match request.users {
+    // Null or empty asks for every user (Java's AdminClient sends an empty list), as in Kafka.
+    let results = match request.users.filter(|u| !u.is_empty()) {
         None => all
             .iter()
             .map(|(user, list)| {
