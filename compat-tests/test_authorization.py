@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -1140,3 +1141,40 @@ def test_http_probes_closed_need_credentials(broker_factory):
     for path in ["/health", "/ready", "/metrics"]:
         assert http_call(a.broker.http + path)[0] == 401, path
         assert http_call(a.broker.http + path, (ADMIN, ADMIN_PASSWORD))[0] == 200, path
+
+
+# ---------------------------------------------------------------------------- weir CLI
+def weir_cli(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([str(weir_bin()), *args], text=True, capture_output=True,
+                          timeout=60, env={**os.environ, **env})
+
+
+def test_weir_admin_commands_log_in_with_sasl(authz):
+    """`weir topic …` against a secured broker: over SASL with SCRAM-SHA-512 and PLAIN as the
+    admin it creates and lists topics; as a user it sees only what its ACLs let it describe
+    and cannot create; a wrong password exits 1 with SASL_AUTHENTICATION_FAILED; the PLAINTEXT
+    listener (ANONYMOUS) is refused by the ACLs."""
+    user = fresh_user(authz, "alice-cli")
+    topic = unique_topic("authz-cli")
+    sasl = {"WEIR_BOOTSTRAP": authz.sasl, "WEIR_SECURITY_PROTOCOL": "SASL_PLAINTEXT"}
+    admin = {**sasl, "WEIR_SASL_USERNAME": ADMIN, "WEIR_SASL_PASSWORD": ADMIN_PASSWORD}
+    made = weir_cli("topic", "create", topic, "--partitions", "2", env=admin)
+    assert made.returncode == 0, made.stderr
+    for mechanism in ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]:
+        listed = weir_cli("topic", "list", env={**admin, "WEIR_SASL_MECHANISM": mechanism})
+        assert listed.returncode == 0, listed.stderr
+        assert topic in listed.stdout.split(), listed.stdout
+    alice = {**sasl, "WEIR_SASL_USERNAME": user, "WEIR_SASL_PASSWORD": pw(user),
+             "WEIR_SASL_MECHANISM": "SCRAM-SHA-256"}  # the one credential add_user stores
+    listed = weir_cli("topic", "list", "--json", env=alice)
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == []
+    grant(authz, binding(f"User:{user}", R_TOPIC, topic, DESCRIBE))
+    listed = weir_cli("topic", "list", "--json", env=alice)
+    assert [t["name"] for t in json.loads(listed.stdout)] == [topic]
+    refused = weir_cli("topic", "create", f"{topic}-x", env=alice)
+    assert refused.returncode == 1 and "TOPIC_AUTHORIZATION_FAILED" in refused.stderr, refused
+    wrong = weir_cli("topic", "list", env={**alice, "WEIR_SASL_PASSWORD": "wrong"})
+    assert wrong.returncode == 1 and "SASL_AUTHENTICATION_FAILED" in wrong.stderr, wrong
+    anonymous = weir_cli("topic", "create", f"{topic}-y", env={"WEIR_BOOTSTRAP": authz.plain})
+    assert anonymous.returncode == 1 and "TOPIC_AUTHORIZATION_FAILED" in anonymous.stderr

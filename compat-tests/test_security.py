@@ -559,3 +559,29 @@ def test_client_certificates_with_acls_for_kcat_kafka_python_and_confluent(broke
     c.close()
     assert [m.value() for m in consume(s.addr("SSL"), topic, 0, extra={
         k: v for k, v in ssl_conf.items() if k != "bootstrap.servers"})] == want
+
+
+def test_weir_admin_commands_over_tls(secure, pki, tmp_path):
+    """`weir topic …` over SASL_SSL and SSL: with the CA it lists the topics; without one it
+    says it needs it; with a CA that did not sign the broker's certificate the handshake
+    fails (exit 2)."""
+    import os
+    from conftest import weir_bin
+    topic = unique_topic("sec-cli")
+    create_topic(secure.addr("PLAINTEXT"), topic, 1)
+
+    def weir(env: dict) -> subprocess.CompletedProcess:
+        return subprocess.run([str(weir_bin()), "topic", "list"], text=True,
+                              capture_output=True, timeout=60, env={**os.environ, **env})
+    sasl_ssl = {"WEIR_BOOTSTRAP": secure.addr("SASL_SSL"), "WEIR_SECURITY_PROTOCOL": "SASL_SSL",
+                "WEIR_SASL_USERNAME": ADMIN, "WEIR_SASL_PASSWORD": ADMIN_PASSWORD}
+    ok = weir({**sasl_ssl, "WEIR_SSL_CA_LOCATION": pki["ca"]})
+    assert ok.returncode == 0 and topic in ok.stdout.split(), ok.stderr
+    ssl = weir({"WEIR_BOOTSTRAP": secure.addr("SSL"), "WEIR_SECURITY_PROTOCOL": "SSL",
+                "WEIR_SSL_CA_LOCATION": pki["ca"]})
+    assert ssl.returncode == 0 and topic in ssl.stdout.split(), ssl.stderr
+    no_ca = weir(sasl_ssl)
+    assert no_ca.returncode == 1 and "needs --ssl-ca-location" in no_ca.stderr, no_ca.stderr
+    _, other_ca = new_server_keystore(tmp_path / "other", "Other")
+    wrong = weir({**sasl_ssl, "WEIR_SSL_CA_LOCATION": other_ca})
+    assert wrong.returncode == 2 and "TLS handshake" in wrong.stderr, wrong.stderr

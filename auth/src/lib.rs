@@ -16,6 +16,7 @@ mod error;
 mod json_file;
 mod principal;
 mod sasl;
+mod sasl_client;
 mod throttle;
 mod tls;
 mod tls_reload;
@@ -30,6 +31,7 @@ pub use credentials::{CredentialStore, ScramCredential, ScramMechanism, DEFAULT_
 pub use error::AuthError;
 pub use principal::Principal;
 pub use sasl::{Authenticator, SaslExchange, SaslStep, SASL_MECHANISMS};
+pub use sasl_client::{tls_client_config, SaslClientExchange};
 pub use throttle::LoginThrottle;
 pub use tls::{principal_from_certificate, ClientAuth, TlsSettings};
 pub use tls_reload::ServerTls;

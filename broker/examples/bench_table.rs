@@ -17,6 +17,7 @@ use clap::Parser;
 use kafka_protocol::messages::{produce_request, ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use weir_broker::cli::client::Client;
+use weir_broker::cli::ConnectArgs;
 use weir_protocol::records::{encode_batch, LogRecord};
 
 #[derive(Parser, Debug)]
@@ -98,7 +99,7 @@ async fn producer(
     stop: Arc<AtomicBool>,
     written: Arc<AtomicU64>,
 ) -> Result<()> {
-    let mut client = Client::connect(&args.bootstrap)
+    let mut client = Client::connect(&ConnectArgs::plaintext(&args.bootstrap))
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let step = args.partitions as u64;

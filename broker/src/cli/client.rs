@@ -1,6 +1,7 @@
 //! A tiny async Kafka client for the admin commands: one TCP connection, requests encoded and
 //! responses decoded with the `kafka-protocol` crate, versions negotiated through ApiVersions
-//! (the highest version both this crate and the broker speak).
+//! (the highest version both this crate and the broker speak), over TLS and with a SASL login
+//! when the security protocol asks for them.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -12,10 +13,15 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{
     Decodable, Encodable, HeaderVersion, Request, StrBytes, VersionRange,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use weir_auth::SaslClientExchange;
 
-use super::{CliError, Result};
+use super::{CliError, ConnectArgs, Result};
+
+/// A plain or TLS connection.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 /// How long connecting and each request/response exchange may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,7 +40,7 @@ pub fn api_name(key: i16) -> String {
 
 /// A connection to one broker.
 pub struct Client {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     addr: String,
     correlation: i32,
     versions: HashMap<i16, VersionRange>,
@@ -42,11 +48,36 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to the first reachable address of a comma-separated bootstrap list and
-    /// negotiates API versions.
-    pub async fn connect(bootstrap: &str) -> Result<Client> {
+    /// Connects to the first reachable address of a comma-separated bootstrap list,
+    /// negotiates API versions, and logs in as `connect` says.
+    pub async fn connect(connect: &ConnectArgs) -> Result<Client> {
+        let protocol = connect.security_protocol.to_ascii_uppercase();
+        let (tls, sasl) = match protocol.as_str() {
+            "PLAINTEXT" => (false, false),
+            "SSL" => (true, false),
+            "SASL_PLAINTEXT" => (false, true),
+            "SASL_SSL" => (true, true),
+            other => {
+                return Err(CliError::Failed(format!(
+                    "--security-protocol {other} is not one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"
+                )))
+            }
+        };
+        let tls = match tls {
+            false => None,
+            true => {
+                let ca = connect.ssl_ca_location.as_deref().ok_or_else(|| {
+                    CliError::Failed(format!("{protocol} needs --ssl-ca-location"))
+                })?;
+                Some(tokio_rustls::TlsConnector::from(
+                    weir_auth::tls_client_config(ca)
+                        .map_err(|e| CliError::Failed(e.to_string()))?,
+                ))
+            }
+        };
         let mut last = None;
-        for addr in bootstrap
+        for addr in connect
+            .bootstrap
             .split(',')
             .map(str::trim)
             .filter(|a| !a.is_empty())
@@ -54,6 +85,10 @@ impl Client {
             match tokio::time::timeout(DEFAULT_TIMEOUT, TcpStream::connect(addr)).await {
                 Ok(Ok(stream)) => {
                     let _ = stream.set_nodelay(true);
+                    let stream: Box<dyn Stream> = match &tls {
+                        None => Box::new(stream),
+                        Some(connector) => Box::new(handshake(connector, addr, stream).await?),
+                    };
                     let mut client = Client {
                         stream,
                         addr: addr.to_string(),
@@ -62,6 +97,9 @@ impl Client {
                         timeout: DEFAULT_TIMEOUT,
                     };
                     client.negotiate().await?;
+                    if sasl {
+                        client.login(connect).await?;
+                    }
                     return Ok(client);
                 }
                 Ok(Err(e)) => last = Some(format!("cannot connect to broker at {addr}: {e}")),
@@ -76,6 +114,42 @@ impl Client {
         Err(CliError::Connection(last.unwrap_or_else(|| {
             "no broker address given (--bootstrap HOST:PORT)".to_string()
         })))
+    }
+
+    /// SaslHandshake v1, then SaslAuthenticate until both sides are done.
+    async fn login(&mut self, connect: &ConnectArgs) -> Result<()> {
+        let (Some(user), Some(password)) = (&connect.sasl_username, &connect.sasl_password) else {
+            return Err(CliError::Failed(
+                "SASL needs --sasl-username and WEIR_SASL_PASSWORD (or --sasl-password)".into(),
+            ));
+        };
+        let mechanism = connect.sasl_mechanism.as_str();
+        let handshake = kafka_protocol::messages::SaslHandshakeRequest::default()
+            .with_mechanism(StrBytes::from_string(mechanism.to_string()));
+        let response = self.call_at(&handshake, 1).await?;
+        CliError::check(response.error_code, None, || {
+            format!("SASL mechanism {mechanism}")
+        })?;
+        let failed = |e: weir_auth::AuthError| CliError::Failed(e.to_string());
+        let mut exchange = SaslClientExchange::start(mechanism, user, password).map_err(failed)?;
+        let (mut token, mut finished) = exchange.step(None).map_err(failed)?;
+        loop {
+            let request = kafka_protocol::messages::SaslAuthenticateRequest::default()
+                .with_auth_bytes(Bytes::from(token));
+            let response = self.call_at(&request, 1).await?;
+            CliError::check(
+                response.error_code,
+                response.error_message.as_deref(),
+                || format!("log in as {user}"),
+            )?;
+            if finished {
+                return Ok(());
+            }
+            (token, finished) = exchange.step(Some(&response.auth_bytes)).map_err(failed)?;
+            if finished && token.is_empty() {
+                return Ok(());
+            }
+        }
     }
 
     /// The address this client is connected to.
@@ -224,7 +298,28 @@ impl Client {
     }
 }
 
-async fn read_frame(stream: &mut TcpStream) -> std::io::Result<Bytes> {
+/// The TLS handshake with the broker at `addr` (its host names the certificate).
+async fn handshake(
+    connector: &tokio_rustls::TlsConnector,
+    addr: &str,
+    stream: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| CliError::Failed(format!("{host} is not a TLS server name: {e}")))?;
+    match tokio::time::timeout(DEFAULT_TIMEOUT, connector.connect(name, stream)).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(CliError::Connection(format!(
+            "TLS handshake with the broker at {addr} failed: {e}"
+        ))),
+        Err(_) => Err(CliError::Connection(format!(
+            "TLS handshake with the broker at {addr} timed out"
+        ))),
+    }
+}
+
+async fn read_frame(stream: &mut (impl AsyncRead + Unpin)) -> std::io::Result<Bytes> {
     let len = match stream.read_i32().await {
         Ok(len) => len,
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {

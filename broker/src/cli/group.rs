@@ -40,7 +40,7 @@ pub enum GroupCommand {
 
 /// Runs a `weir group` subcommand.
 pub async fn run(args: GroupArgs) -> Result<()> {
-    let mut client = Client::connect(&args.connect.bootstrap).await?;
+    let mut client = Client::connect(&args.connect).await?;
     let json = args.connect.json;
     match args.command {
         GroupCommand::List => list(&mut client, json).await,

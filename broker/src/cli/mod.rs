@@ -42,6 +42,51 @@ pub struct ConnectArgs {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// How to connect: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
+    #[arg(
+        long,
+        env = "WEIR_SECURITY_PROTOCOL",
+        default_value = "PLAINTEXT",
+        global = true
+    )]
+    pub security_protocol: String,
+    /// The SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+    #[arg(
+        long,
+        env = "WEIR_SASL_MECHANISM",
+        default_value = "SCRAM-SHA-512",
+        global = true
+    )]
+    pub sasl_mechanism: String,
+    /// The SASL user.
+    #[arg(long, env = "WEIR_SASL_USERNAME", global = true)]
+    pub sasl_username: Option<String>,
+    /// The SASL password (prefer the environment variable: flags show in `ps`).
+    #[arg(
+        long,
+        env = "WEIR_SASL_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub sasl_password: Option<String>,
+    /// PEM CA certificates the broker's TLS certificate must chain to (SSL, SASL_SSL).
+    #[arg(long, env = "WEIR_SSL_CA_LOCATION", global = true)]
+    pub ssl_ca_location: Option<std::path::PathBuf>,
+}
+
+impl ConnectArgs {
+    /// Plain TCP to `bootstrap`, without a login (benchmarks, tests).
+    pub fn plaintext(bootstrap: &str) -> ConnectArgs {
+        ConnectArgs {
+            bootstrap: bootstrap.to_string(),
+            json: false,
+            security_protocol: "PLAINTEXT".to_string(),
+            sasl_mechanism: "SCRAM-SHA-512".to_string(),
+            sasl_username: None,
+            sasl_password: None,
+            ssl_ca_location: None,
+        }
+    }
 }
 
 /// Why an admin command failed.

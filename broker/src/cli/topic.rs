@@ -92,7 +92,7 @@ pub enum TopicCommand {
 
 /// Runs a `weir topic` subcommand.
 pub async fn run(args: TopicArgs) -> Result<()> {
-    let mut client = Client::connect(&args.connect.bootstrap).await?;
+    let mut client = Client::connect(&args.connect).await?;
     let json = args.connect.json;
     match args.command {
         TopicCommand::Create {
