@@ -35,7 +35,7 @@ import pytest
 
 from conftest import _BROKERS_KEY, COMPAT, unique_topic
 from javatest import SRC, classpath, compile_java
-from test_authorization import add_user, pw, start_authz
+from authz_matrix import add_user, pw, start_authz
 from test_security import ADMIN, ADMIN_PASSWORD, log_of, openssl, values_of
 from test_security import pki, secure  # noqa: F401  (module-scoped fixtures: CA, broker)
 from weirtest import admin as plaintext_admin
