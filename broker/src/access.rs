@@ -5,28 +5,32 @@
 //! Table topics: `T.changelog` may be read and described by whoever may do so on `T`.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use weir_auth::{Authorizer, Operation, Principal, Resource, ResourceType};
 
 use crate::session::Session;
 use crate::topics::TopicRegistry;
 
-/// Who a request comes from, and the authorizer that decides for it.
+/// Who a request comes from, and the authorizer that decides for it. The principal is read
+/// from the session only when something asks for it, so requests on a broker without an
+/// authorizer never take the session's lock for it.
 #[derive(Clone)]
 pub struct Access {
     authorizer: Arc<Authorizer>,
-    principal: Principal,
+    session: Option<Arc<Session>>,
+    principal: OnceLock<Principal>,
     host: IpAddr,
 }
 
 impl Access {
     /// The access of a request on `session`.
-    pub fn new(authorizer: Arc<Authorizer>, session: &Session) -> Access {
+    pub fn new(authorizer: Arc<Authorizer>, session: &Arc<Session>) -> Access {
         Access {
             authorizer,
-            principal: session.principal(),
             host: session.peer.ip(),
+            session: Some(session.clone()),
+            principal: OnceLock::new(),
         }
     }
 
@@ -34,21 +38,26 @@ impl Access {
     pub fn for_caller(authorizer: Arc<Authorizer>, principal: Principal, host: IpAddr) -> Access {
         Access {
             authorizer,
-            principal,
+            session: None,
+            principal: OnceLock::from(principal),
             host,
         }
     }
 
     /// The principal asking (for audit lines of admin changes).
     pub fn principal(&self) -> &Principal {
-        &self.principal
+        self.principal.get_or_init(|| {
+            self.session
+                .as_ref()
+                .map_or_else(Principal::anonymous, |s| s.principal())
+        })
     }
 
     /// Writes the audit line of an admin change this access made (`action` on `resource`).
     pub fn audit(&self, action: &str, resource: Resource<'_>) {
         tracing::info!(
             target: "weir::audit",
-            principal = %self.principal,
+            principal = %self.principal(),
             host = %self.host,
             action,
             resource = %resource,
@@ -65,23 +74,30 @@ impl Access {
     pub fn allows(&self, operation: Operation, resource: Resource<'_>) -> bool {
         let allowed = self.quietly_allows(operation, resource);
         if !allowed {
-            tracing::info!(
-                target: "weir::audit",
-                principal = %self.principal,
-                host = %self.host,
-                operation = %operation,
-                resource = %resource,
-                "authorization denied"
-            );
+            self.log_denied(operation, resource);
         }
         allowed
+    }
+
+    /// The audit line of a denial of `operation` on `resource`.
+    pub fn log_denied(&self, operation: Operation, resource: Resource<'_>) {
+        tracing::info!(
+            target: "weir::audit",
+            principal = %self.principal(),
+            host = %self.host,
+            operation = %operation,
+            resource = %resource,
+            "authorization denied"
+        );
     }
 
     /// Whether `operation` on `resource` is allowed, without an audit line (for filtering a
     /// listing, as Kafka does for Metadata of all topics and ListGroups).
     pub fn quietly_allows(&self, operation: Operation, resource: Resource<'_>) -> bool {
-        self.authorizer
-            .allowed(&self.principal, self.host, operation, resource)
+        !self.enforced()
+            || self
+                .authorizer
+                .allowed(self.principal(), self.host, operation, resource)
     }
 
     /// Whether `operation` on the cluster is allowed (audited).
@@ -136,14 +152,16 @@ impl Access {
     /// Whether `operation` is allowed on at least one resource of `kind` (Kafka's
     /// `authorizeByResourceType`).
     pub fn allows_any(&self, operation: Operation, kind: ResourceType) -> bool {
-        self.authorizer
-            .allowed_on_any(&self.principal, self.host, operation, kind)
+        !self.enforced()
+            || self
+                .authorizer
+                .allowed_on_any(self.principal(), self.host, operation, kind)
     }
 
     /// The `authorized_operations` bit field of `resource` (every operation of its type when
     /// no authorizer is configured, as Kafka answers).
     pub fn operations(&self, resource: Resource<'_>) -> i32 {
         self.authorizer
-            .authorized_operations(&self.principal, self.host, resource)
+            .authorized_operations(self.principal(), self.host, resource)
     }
 }

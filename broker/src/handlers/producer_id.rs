@@ -39,7 +39,7 @@ pub fn init(broker: &Arc<Broker>, access: &Access, request: InitProducerIdReques
         None if !access.quietly_allows(Operation::IdempotentWrite, Resource::cluster())
             && !access.allows_any(Operation::Write, ResourceType::Topic) =>
         {
-            access.allows_cluster(Operation::IdempotentWrite);
+            access.log_denied(Operation::IdempotentWrite, Resource::cluster());
             return failed(ResponseError::ClusterAuthorizationFailed);
         }
         _ => {}
