@@ -97,14 +97,16 @@ fn app(
             broker: broker.clone(),
         })
         .merge(crate::http_tables::routes().with_state(broker.clone()))
-        .merge(crate::http_storage::routes().with_state(broker))
+        .merge(crate::http_storage::routes().with_state(broker.clone()))
+        // One limit for every body, extractor or stream: tower-http's replaces axum's default.
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        // The context routes stream their bodies and bound each message themselves.
+        .merge(crate::http_context::routes().with_state(broker))
         .layer(axum::middleware::from_fn_with_state(
             security,
             crate::http_auth::authenticate,
         ))
-        // One limit for every body, extractor or stream: tower-http's replaces axum's default.
-        .layer(DefaultBodyLimit::disable())
-        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
         .layer(RequestBodyTimeoutLayer::new(limits.header_read_timeout))
         .layer(axum::middleware::map_response(count_refusals))
 }

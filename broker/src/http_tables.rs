@@ -24,11 +24,12 @@ use base64::Engine;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use weir_storage::table::{Change, Row};
+use weir_storage::table::Change;
 
 use crate::broker::Broker;
 use crate::http_auth::HttpCaller;
 use crate::metrics::HttpRejection;
+use crate::tables::{self, Found, TableReader};
 use crate::topics::Topic;
 
 /// The broker, once it has finished opening (the listener starts before recovery ends).
@@ -76,41 +77,77 @@ fn bytes_json(name: &str, value: &Option<Bytes>) -> (String, Value) {
     }
 }
 
-fn row_json(topic: &str, partition: i32, row: &Row) -> Value {
+/// A value as JSON: the object itself for a `value.format=json` table (the bytes as text
+/// should a stored value not parse), else text or base64.
+fn value_json(value: &Option<Bytes>, json_values: bool) -> (String, Value) {
+    if json_values {
+        if let Some(parsed) = value
+            .as_ref()
+            .and_then(|v| serde_json::from_slice::<Value>(v).ok())
+        {
+            return ("value".into(), parsed);
+        }
+    }
+    bytes_json("value", value)
+}
+
+/// A record's headers: `[{"key": …, "value": …}]` (lineage: who wrote it).
+fn headers_json(headers: &[(Bytes, Option<Bytes>)]) -> Value {
+    Value::Array(
+        headers
+            .iter()
+            .map(|(k, v)| {
+                let (key_name, key) = bytes_json("key", &Some(k.clone()));
+                let (name, value) = bytes_json("value", v);
+                json!({ key_name: key, name: value })
+            })
+            .collect(),
+    )
+}
+
+fn row_json(topic: &str, found: &Found, json_values: bool) -> Value {
+    let row = &found.row;
     let mut out = serde_json::Map::new();
     out.insert("topic".into(), json!(topic));
-    out.insert("partition".into(), json!(partition));
+    out.insert("partition".into(), json!(found.partition));
     let (k, v) = bytes_json("key", &Some(row.key.clone()));
     out.insert(k, v);
-    let (k, v) = bytes_json("value", &row.value);
+    let (k, v) = value_json(&row.value, json_values);
     out.insert(k, v);
     out.insert("offset".into(), json!(row.offset));
     out.insert("timestamp".into(), json!(row.timestamp));
-    let headers: Vec<Value> = row
-        .headers
-        .iter()
-        .map(|(k, v)| {
-            let (key_name, key) = bytes_json("key", &Some(k.clone()));
-            let (name, value) = bytes_json("value", v);
-            json!({ key_name: key, name: value })
-        })
-        .collect();
-    out.insert("headers".into(), Value::Array(headers));
+    out.insert("headers".into(), headers_json(&row.headers));
     Value::Object(out)
 }
 
-fn change_json(partition: i32, c: &Change) -> Value {
+fn change_json(partition: i32, c: &Change, json_values: bool) -> Value {
     let mut out = serde_json::Map::new();
     out.insert("op".into(), json!(c.op.as_str()));
     out.insert("partition".into(), json!(partition));
     out.insert("offset".into(), json!(c.source_offset));
     out.insert("timestamp".into(), json!(c.timestamp));
-    let (k, v) = bytes_json("value", &c.value);
+    let (k, v) = value_json(&c.value, json_values);
     out.insert(k, v);
+    out.insert("headers".into(), headers_json(&c.headers));
     Value::Object(out)
 }
 
-fn table_topic(cell: &BrokerCell, caller: &HttpCaller, topic: &str) -> Result<Arc<Topic>, Reply> {
+/// Whether `topic`'s values are JSON objects (`value.format=json`).
+fn json_values(topic: &Topic) -> bool {
+    topic
+        .partitions()
+        .iter()
+        .find_map(|p| p.table.as_ref())
+        .is_some_and(|t| t.settings().json_values)
+}
+
+/// The table topic `topic`, once the caller may read it: 503 while the broker starts, 401/403
+/// without Read, 404 for no such topic, 400 for a topic that is not a table.
+pub(crate) fn table_topic(
+    cell: &BrokerCell,
+    caller: &HttpCaller,
+    topic: &str,
+) -> Result<Arc<Topic>, Reply> {
     let broker = cell.get().ok_or_else(|| {
         error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -143,29 +180,30 @@ pub struct AsOf {
     as_of_offset: Option<i64>,
 }
 
-fn find(topic: &Topic, key: &[u8], as_of: &AsOf) -> Result<Option<Value>, Reply> {
-    let mut best: Option<(i32, Row)> = None;
-    for p in topic.partitions().iter() {
-        let Some(table) = &p.table else { continue };
-        let store = table
-            .store()
-            .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.message))?;
-        let row = match (as_of.as_of, as_of.as_of_offset) {
-            (_, Some(offset)) => store.get_as_of_offset(key, offset),
-            (Some(ts), None) => store.get_as_of_timestamp(key, ts),
-            (None, None) => store.get(key),
-        }
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-        if let Some(row) = row {
-            if best
-                .as_ref()
-                .is_none_or(|(_, b)| row.timestamp > b.timestamp)
-            {
-                best = Some((p.index, row));
-            }
+impl AsOf {
+    fn moment(&self) -> tables::AsOf {
+        match (self.as_of, self.as_of_offset) {
+            (_, Some(offset)) => tables::AsOf::Offset(offset),
+            (Some(ts), None) => tables::AsOf::Timestamp(ts),
+            (None, None) => tables::AsOf::Now,
         }
     }
-    Ok(best.map(|(p, row)| row_json(&topic.name, p, &row)))
+}
+
+fn find(topic: &Topic, key: &[u8], as_of: &AsOf) -> Result<Option<Value>, Reply> {
+    let partitions = topic.partitions();
+    let unavailable =
+        |e: crate::errors::ApiError| error(StatusCode::SERVICE_UNAVAILABLE, e.message);
+    let found = TableReader::new(
+        partitions
+            .iter()
+            .filter_map(|p| p.table.as_deref().map(|t| (p.index, t))),
+        crate::handlers::now_ms(),
+    )
+    .map_err(unavailable)?
+    .get(key, as_of.moment())
+    .map_err(unavailable)?;
+    Ok(found.map(|f| row_json(&topic.name, &f, json_values(topic))))
 }
 
 async fn lookup(
@@ -193,6 +231,7 @@ async fn history(
     let result = (|| {
         let t = table_topic(&cell, &caller, &topic)?;
         let raw = decode_key(&key)?;
+        let json_values = json_values(&t);
         let mut changes = Vec::new();
         for p in t.partitions().iter() {
             let Some(table) = &p.table else { continue };
@@ -204,7 +243,7 @@ async fn history(
                     c.timestamp,
                     p.index,
                     c.source_offset,
-                    change_json(p.index, &c),
+                    change_json(p.index, &c, json_values),
                 ));
             }
         }

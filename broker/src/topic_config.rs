@@ -81,11 +81,6 @@ fn cleanup_policy(v: &str) -> Result<(), String> {
     if parts.is_empty() || parts.iter().any(|p| *p != "delete" && *p != "compact") {
         return Err(format!("value {v:?} must be a list of delete and compact"));
     }
-    if parts.contains(&"delete") && parts.contains(&"compact") {
-        return Err(format!(
-            "value {v:?}: compact,delete (tables whose rows expire) is not supported yet; use compact or delete"
-        ));
-    }
     Ok(())
 }
 
@@ -94,7 +89,7 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     ConfigDef {
         name: "cleanup.policy",
         kind: ConfigType::List,
-        doc: "delete: remove old segments by retention; compact: keep the latest record per key",
+        doc: "delete: remove old segments by retention; compact: a table topic (latest record per key); compact,delete: a table whose rows expire retention.ms after their last write",
         default: |_| "delete".into(),
         broker_override: |_| false,
         validate: cleanup_policy,
@@ -219,6 +214,43 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         broker_override: |_| false,
         validate: changelog_format,
     },
+    ConfigDef {
+        name: "value.format",
+        kind: ConfigType::String,
+        doc: "Table topics: raw (values are bytes) or json (values are JSON objects, typed by value.schema or by inference)",
+        default: |_| "raw".into(),
+        broker_override: |_| false,
+        validate: |v| match v.trim() {
+            "raw" | "json" => Ok(()),
+            _ => Err(format!("value {v:?} must be raw or json")),
+        },
+    },
+    ConfigDef {
+        name: "key.format",
+        kind: ConfigType::String,
+        doc: "Table topics: raw (keys are bytes) or string (keys must be UTF-8; Arrow key columns are utf8)",
+        default: |_| "raw".into(),
+        broker_override: |_| false,
+        validate: |v| match v.trim() {
+            "raw" | "string" => Ok(()),
+            _ => Err(format!("value {v:?} must be raw or string")),
+        },
+    },
+    ConfigDef {
+        name: "value.schema",
+        kind: ConfigType::String,
+        doc: "Table topics with value.format=json: the value's fields and their Arrow types as a JSON object (empty: inferred from the records)",
+        default: |_| "".into(),
+        broker_override: |_| false,
+        validate: |v| {
+            if v.trim().is_empty() {
+                return Ok(());
+            }
+            weir_typed::ValueSchema::parse(v)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        },
+    },
 ];
 
 fn changelog_format(v: &str) -> Result<(), String> {
@@ -239,12 +271,21 @@ pub enum ChangelogFormat {
 
 /// Table semantics of a topic, from `cleanup.policy` and the table configs; `None` for a plain
 /// log topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TableSettings {
     /// How changes are rendered in `T.changelog`.
     pub format: ChangelogFormat,
     /// `delete.retention.ms`: how long tombstones stay in compacted reads.
     pub delete_retention_ms: i64,
+    /// Row TTL (`cleanup.policy=compact,delete`): rows expire this long after their last
+    /// write; `None` for rows that live until deleted.
+    pub row_ttl_ms: Option<i64>,
+    /// `value.format=json`: values are JSON objects, typed.
+    pub json_values: bool,
+    /// `value.schema`, when declared (with `json_values` and none declared, it is inferred).
+    pub value_schema: Option<weir_typed::ValueSchema>,
+    /// `key.format=string`: keys are UTF-8.
+    pub string_keys: bool,
 }
 
 /// The table settings of a topic with explicit `overrides`, if it is a table topic.
@@ -271,6 +312,15 @@ pub fn table_settings(
             ChangelogFormat::Raw
         },
         delete_retention_ms: long("delete.retention.ms", 86_400_000),
+        row_ttl_ms: parts
+            .contains(&"delete")
+            .then(|| long("retention.ms", -1))
+            .filter(|ms| *ms >= 0),
+        json_values: effective("value.format", overrides, broker).trim() == "json",
+        value_schema: Some(effective("value.schema", overrides, broker))
+            .filter(|doc| !doc.trim().is_empty())
+            .and_then(|doc| weir_typed::ValueSchema::parse(&doc).ok()),
+        string_keys: effective("key.format", overrides, broker).trim() == "string",
     })
 }
 
@@ -311,6 +361,20 @@ pub fn validate_combination(
     overrides: &BTreeMap<String, String>,
     broker: &BrokerConfig,
 ) -> Result<(), String> {
+    let typed = ["value.format", "key.format", "value.schema"]
+        .into_iter()
+        .find(|name| overrides.contains_key(*name));
+    if let Some(name) = typed {
+        if table_settings(overrides, broker).is_none() {
+            return Err(format!(
+                "{name} applies to table topics only (cleanup.policy=compact or compact,delete)"
+            ));
+        }
+    }
+    let schema = effective("value.schema", overrides, broker);
+    if !schema.trim().is_empty() && effective("value.format", overrides, broker).trim() != "json" {
+        return Err("value.schema requires value.format=json".into());
+    }
     let remote = effective("remote.storage.enable", overrides, broker);
     if !remote.trim().eq_ignore_ascii_case("true") {
         return Ok(());
@@ -412,7 +476,7 @@ mod tests {
             .unwrap_err()
             .contains("Unknown"));
         assert!(validate("cleanup.policy", Some("compact")).is_ok());
-        assert!(validate("cleanup.policy", Some("compact,delete")).is_err());
+        assert!(validate("cleanup.policy", Some("compact,delete")).is_ok());
         assert!(validate("cleanup.policy", Some("purge")).is_err());
         let mut overrides = BTreeMap::new();
         overrides.insert("segment.bytes".to_string(), "1024".to_string());

@@ -154,6 +154,8 @@ pub struct TopicRegistry {
     tiering: Arc<Tiering>,
     topics: ArcSwap<Snapshot>,
     changes: parking_lot::Mutex<()>,
+    /// The value typing of each table topic, shared by its partitions.
+    typings: parking_lot::Mutex<HashMap<String, Arc<crate::tables::ValueTyping>>>,
 }
 
 /// Kafka's rules for topic names.
@@ -202,6 +204,7 @@ impl TopicRegistry {
             tiering,
             topics: ArcSwap::from_pointee(Snapshot::default()),
             changes: parking_lot::Mutex::new(()),
+            typings: parking_lot::Mutex::new(HashMap::new()),
         };
         trash::purge(&registry.broker.data_dir)?;
         let definitions = registry.definitions();
@@ -317,6 +320,12 @@ impl TopicRegistry {
         settings: topic_config::TableSettings,
     ) -> ApiResult<TablePartition> {
         let changelog_config = self.changelog_config(configs);
+        let typing = self
+            .typings
+            .lock()
+            .entry(topic.to_string())
+            .or_default()
+            .clone();
         TablePartition::open(
             topic,
             index,
@@ -325,6 +334,7 @@ impl TopicRegistry {
             changelog_config,
             log,
             settings,
+            typing,
         )
     }
 
@@ -488,6 +498,7 @@ impl TopicRegistry {
         self.publish(|map| {
             map.remove(name);
         });
+        self.typings.lock().remove(name);
         for p in topic.partitions().iter() {
             trash::discard(&self.broker.data_dir, &self.partition_dir(name, p.index))?;
             trash::discard(&self.broker.data_dir, &self.changelog_dir(name, p.index))?;
@@ -558,7 +569,7 @@ impl TopicRegistry {
         let mut rebuilt = Vec::new();
         for p in topic.partitions().iter() {
             p.log.set_config(log_config.clone());
-            let table_now = match (&p.table, table) {
+            let table_now = match (&p.table, table.clone()) {
                 (Some(t), Some(settings)) => {
                     t.set_settings(settings);
                     t.changelog.set_config(changelog_config.clone());

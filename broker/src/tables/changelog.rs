@@ -1,7 +1,8 @@
 //! Rendering table changes as changelog records, and finding how far the changelog got.
 //!
 //! Raw format: one record per change, key = primary key, value = row image, headers
-//! `weir.op` (`+I`, `-U`, `+U`, `-D`) and `weir.source.offset`. Debezium format: one record
+//! `weir.op` (`+I`, `-U`, `+U`, `-D`) and `weir.source.offset` (and `weir.expired=true` on
+//! the `-D` of a row whose TTL ended). Debezium format: one record
 //! per logical change, value `{"before":…,"after":…,"op":"c|u|d","ts_ms":…}` (an update's
 //! `-U`/`+U` pair becomes one `u` record), with the same `weir.source.offset` header.
 //! The changes of one apply are written in one append, cut into batches of at most the
@@ -12,7 +13,7 @@
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use weir_protocol::records::{decode_batch, encode_batch, LogRecord};
-use weir_storage::table::{Change, ChangeOp};
+use weir_storage::table::{Change, ChangeOp, EXPIRED_HEADER};
 use weir_storage::PartitionLog;
 
 use crate::errors::{ApiError, ApiResult};
@@ -35,6 +36,14 @@ fn record(index: usize, change: &Change, value: Option<Bytes>, op: Option<&str>)
         Bytes::from_static(SOURCE_OFFSET_HEADER.as_bytes()),
         Some(Bytes::from(change.source_offset.to_string())),
     ));
+    // A delete the broker wrote when the row's TTL ended says so.
+    if let Some(expired) = change
+        .headers
+        .iter()
+        .find(|(k, _)| k.as_ref() == EXPIRED_HEADER.as_bytes())
+    {
+        headers.push(expired.clone());
+    }
     LogRecord {
         offset: index as i64,
         timestamp: change.timestamp,
@@ -205,6 +214,7 @@ mod tests {
             timestamp: 1_700_000_000_000 + source_offset,
             key: Bytes::copy_from_slice(key.as_bytes()),
             value: Some(Bytes::copy_from_slice(value.as_bytes())),
+            headers: Vec::new(),
         }
     }
 

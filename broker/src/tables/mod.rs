@@ -3,7 +3,13 @@
 //! partition (`T.changelog`). This module validates and applies produced batches, renders
 //! changes as changelog records, serves compacted reads, and recovers the three so they agree.
 
+mod as_of;
 mod changelog;
+mod expiry;
+mod typing;
+
+pub use as_of::{AsOf, Found, TableReader, TableSnapshot};
+pub use typing::ValueTyping;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -41,6 +47,8 @@ pub struct TablePartition {
     /// `topic-partition`, for log lines.
     name: String,
     gauges: TableGauges,
+    /// The topic's value typing (shared by its partitions).
+    typing: Arc<ValueTyping>,
 }
 
 /// How often a table's memtables are flushed when it has unflushed writes, so that the log
@@ -131,6 +139,7 @@ impl TablePartition {
         changelog_config: LogConfig,
         source: &PartitionLog,
         settings: TableSettings,
+        typing: Arc<ValueTyping>,
     ) -> ApiResult<TablePartition> {
         let changelog = Arc::new(PartitionLog::open(changelog_dir, changelog_config)?);
         let table = TablePartition {
@@ -143,6 +152,7 @@ impl TablePartition {
             fault: parking_lot::Mutex::new(None),
             name: format!("{topic}-{partition}"),
             gauges: TableGauges::new(topic, partition),
+            typing,
         };
         let _ = table.catch_up(source);
         Ok(table)
@@ -193,6 +203,12 @@ impl TablePartition {
             }
             Err(e) => return Err(table_error(e)),
         };
+        if let Some(doc) = store
+            .meta(typing::INFERRED_SCHEMA_META)
+            .map_err(table_error)?
+        {
+            self.typing.merge_stored(&self.name, &doc);
+        }
         Ok(self.store.get_or_init(|| store))
     }
 
@@ -207,6 +223,16 @@ impl TablePartition {
     /// Updates the format and tombstone retention after an AlterConfigs.
     pub fn set_settings(&self, settings: TableSettings) {
         *self.settings.lock() = settings;
+    }
+
+    /// The table's settings now.
+    pub fn settings(&self) -> TableSettings {
+        self.settings.lock().clone()
+    }
+
+    /// The schema of typed values (declared or inferred); `None` for raw values.
+    pub fn value_schema(&self) -> Option<weir_typed::ValueSchema> {
+        self.typing.output_schema(&self.settings.lock())
     }
 
     /// Parses the (already validated) batch of a produce request and applies the table's rules
@@ -261,6 +287,18 @@ impl TablePartition {
         let validated = source.validate(records, limits)?;
         let parsed = self.validate(validated.records())?;
         let _order = self.write_order.lock();
+        self.write_in_order(source, validated, parsed, now_ms, limits)
+    }
+
+    /// [`TablePartition::write`] once `write_order` is held.
+    fn write_in_order(
+        &self,
+        source: &PartitionLog,
+        validated: weir_storage::ValidatedRequest,
+        parsed: Vec<ParsedBatch>,
+        now_ms: i64,
+        limits: &AppendLimits,
+    ) -> ApiResult<AppendResult> {
         let behind = self
             .store
             .get()
@@ -276,6 +314,15 @@ impl TablePartition {
                 )
             })?;
         }
+        let settings = self.settings();
+        let mut widened = None;
+        for batch in &parsed {
+            match self.typing.check(&settings, &batch.records) {
+                Ok(Some(schema)) => widened = Some(schema),
+                Ok(None) => {}
+                Err(records) => return Err(table_error(TableError::RefusedRecords { records })),
+            }
+        }
         let (result, held) = source.append_held(validated, now_ms, limits)?;
         if let Some(held) = held {
             let mut next_base = result.base_offset;
@@ -290,7 +337,7 @@ impl TablePartition {
                 }
                 next_base = last + 1;
             }
-            if let Err(e) = self.apply(&rows, -1, now_ms) {
+            if let Err(e) = self.apply(&rows, -1, now_ms, widened) {
                 if let Err(undo) = source.undo(held) {
                     self.report_fault(&ApiError::from(undo));
                 }
@@ -305,8 +352,19 @@ impl TablePartition {
     /// offset above `changelog_has` to the changelog (held), then commits the state and
     /// publishes the changelog records — or undoes them if the commit fails. The changelog
     /// is written first so a crash can lose state (replayed from the log) but never changes.
-    fn apply(&self, rows: &[Row], changelog_has: i64, now_ms: i64) -> ApiResult<()> {
-        let prepared = self.store()?.prepare(rows).map_err(table_error)?;
+    fn apply(
+        &self,
+        rows: &[Row],
+        changelog_has: i64,
+        now_ms: i64,
+        widened: Option<weir_typed::ValueSchema>,
+    ) -> ApiResult<()> {
+        let mut prepared = self.store()?.prepare(rows).map_err(table_error)?;
+        if let Some(schema) = widened {
+            prepared
+                .put_meta(typing::INFERRED_SCHEMA_META, schema.to_doc().as_bytes())
+                .map_err(table_error)?;
+        }
         let changes: Vec<&Change> = prepared
             .changes()
             .iter()
@@ -426,7 +484,14 @@ impl TablePartition {
                 );
             }
             replayed += rows.len();
-            self.apply(&rows, changelog_has, now)?;
+            let settings = self.settings();
+            let widened = (settings.json_values && settings.value_schema.is_none())
+                .then(|| {
+                    self.typing
+                        .widen_stored(rows.iter().filter_map(|r| r.value.clone()))
+                })
+                .flatten();
+            self.apply(&rows, changelog_has, now, widened)?;
             offset = next;
         }
         if replayed > 0 {
@@ -444,10 +509,13 @@ impl TablePartition {
     /// gauges are updated. Returns the offset below which the source log may be deleted.
     pub fn maintain(&self, source: &PartitionLog, now_ms: i64) -> ApiResult<i64> {
         let gauges = &self.gauges;
-        let settings = *self.settings.lock();
+        let settings = self.settings();
         let Some(store) = self.store.get() else {
             return Ok(self.flushed_below());
         };
+        if let Some(ttl) = settings.row_ttl_ms {
+            self.expire_rows(source, now_ms, ttl)?;
+        }
         store
             .purge_tombstones(now_ms.saturating_sub(settings.delete_retention_ms))
             .map_err(table_error)?;

@@ -13,17 +13,27 @@ pub const STATE: &str = "state";
 pub const BY_OFFSET: &str = "by_offset";
 /// Every change of every key: [`history_key`] -> [`encode_history`].
 pub const HISTORY: &str = "history";
-/// Tombstones by time, for `delete.retention.ms`: [`tombstone_key`] -> key.
+/// Tombstones by time, for `delete.retention.ms`: [`time_key`] -> key.
 pub const TOMBSTONES: &str = "tombstones";
 /// Applied offset and live row count.
 pub const META: &str = "meta";
+/// Live rows by the time of their write, for row TTL (`cleanup.policy=compact,delete`):
+/// [`time_key`] -> key.
+pub const LIVE_BY_TIME: &str = "live_by_time";
 /// Every column family the store opens.
-pub const COLUMN_FAMILIES: [&str; 5] = [STATE, BY_OFFSET, HISTORY, TOMBSTONES, META];
+pub const COLUMN_FAMILIES: [&str; 6] = [STATE, BY_OFFSET, HISTORY, TOMBSTONES, META, LIVE_BY_TIME];
 
 /// `meta` key of the last applied source offset (i64).
 pub const APPLIED: &[u8] = b"applied";
 /// `meta` key of the number of live (non-tombstone) rows (i64).
 pub const LIVE_ROWS: &[u8] = b"live_rows";
+
+/// `meta` key of a named entry the broker stores (`n:` ++ name, apart from the fixed keys).
+pub fn named_meta_key(name: &str) -> Vec<u8> {
+    let mut k = b"n:".to_vec();
+    k.extend_from_slice(name.as_bytes());
+    k
+}
 
 /// What a history entry records about a write that changed a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +44,9 @@ pub enum HistoryKind {
     Update = 1,
     /// The key was deleted.
     Delete = 2,
+    /// The key was written with the value it already had: no change, but the write is the
+    /// row's latest (its offset, timestamp and headers; the start of its TTL).
+    Touch = 3,
 }
 
 fn corrupt(what: &'static str, reason: impl Into<String>) -> TableError {
@@ -56,8 +69,8 @@ fn ordered_i64(v: i64) -> [u8; 8] {
     ((v as u64) ^ (1 << 63)).to_be_bytes()
 }
 
-/// `tombstones` key: ordered timestamp ++ offset.
-pub fn tombstone_key(timestamp: i64, offset: i64) -> [u8; 16] {
+/// `tombstones` and `live_by_time` key: ordered timestamp ++ offset.
+pub fn time_key(timestamp: i64, offset: i64) -> [u8; 16] {
     let mut k = [0u8; 16];
     k[..8].copy_from_slice(&ordered_i64(timestamp));
     k[8..].copy_from_slice(&offset.to_be_bytes());
@@ -65,7 +78,7 @@ pub fn tombstone_key(timestamp: i64, offset: i64) -> [u8; 16] {
 }
 
 /// The timestamp part of a `tombstones` key.
-pub fn tombstone_key_timestamp(key: &[u8]) -> Result<i64, TableError> {
+pub fn time_key_timestamp(key: &[u8]) -> Result<i64, TableError> {
     let raw: [u8; 8] = key
         .get(..8)
         .and_then(|s| s.try_into().ok())
@@ -173,6 +186,7 @@ pub fn decode_history(
         0 => HistoryKind::Insert,
         1 => HistoryKind::Update,
         2 => HistoryKind::Delete,
+        3 => HistoryKind::Touch,
         other => return Err(corrupt("history entry", format!("kind {other}"))),
     };
     let timestamp = decode_i64("history entry", &value[1..9])?;

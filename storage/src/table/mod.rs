@@ -8,11 +8,13 @@
 //! atomic `WriteBatch` flushed atomically across column families.
 
 mod layout;
+mod read;
 mod store;
 
 use bytes::Bytes;
 use weir_protocol::records::{decode_batch, LogRecord, RecordError};
 
+pub use read::{AsOfReader, ScannedWrite, TableScan};
 pub use store::{PreparedApply, TableStats, TableStore};
 
 /// One record of a table topic, or the stored row of a key: the key is always present; a
@@ -82,7 +84,13 @@ pub struct Change {
     pub key: Bytes,
     /// The row image: the old one for `-U`/`-D`, the new one for `+I`/`+U`.
     pub value: Option<Bytes>,
+    /// The headers of the write at `source_offset` (lineage: which job or model wrote it).
+    pub headers: Vec<(Bytes, Option<Bytes>)>,
 }
+
+/// The header on a tombstone the broker writes when a row's TTL ends
+/// (`cleanup.policy=compact,delete`); its `-D` in the changelog carries it too.
+pub const EXPIRED_HEADER: &str = "weir.expired";
 
 /// One record of a produced batch that a table refuses.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -62,6 +62,14 @@ impl PreparedApply<'_> {
         &self.changes
     }
 
+    /// Stores `value` under `name` in the store's metadata, atomically with this apply (for
+    /// what the broker derives from the records, like an inferred value schema).
+    pub fn put_meta(&mut self, name: &str, value: &[u8]) -> Result<(), TableError> {
+        let meta = self.store.cf(layout::META)?;
+        self.batch.put_cf(meta, layout::named_meta_key(name), value);
+        Ok(())
+    }
+
     /// Writes the new state atomically.
     pub fn commit(mut self) -> Result<Vec<Change>, TableError> {
         let batch = std::mem::take(&mut self.batch);
@@ -119,12 +127,22 @@ impl TableStore {
         })
     }
 
-    fn cf(&self, name: &'static str) -> Result<&ColumnFamily, TableError> {
+    pub(super) fn db(&self) -> &DB {
+        &self.db
+    }
+
+    pub(super) fn cf(&self, name: &'static str) -> Result<&ColumnFamily, TableError> {
         self.db.cf_handle(name).ok_or_else(|| missing_cf(name))
     }
 
     fn write(&self, batch: WriteBatch) -> Result<(), TableError> {
         Ok(self.db.write_opt(batch, &write_options())?)
+    }
+
+    /// What [`PreparedApply::put_meta`] stored under `name`.
+    pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, TableError> {
+        let meta = self.cf(layout::META)?;
+        Ok(self.db.get_cf(meta, layout::named_meta_key(name))?)
     }
 
     /// The last source offset applied, -1 when none.
@@ -164,6 +182,7 @@ impl TableStore {
         let by_offset = self.cf(layout::BY_OFFSET)?;
         let history = self.cf(layout::HISTORY)?;
         let tombstones = self.cf(layout::TOMBSTONES)?;
+        let live_by_time = self.cf(layout::LIVE_BY_TIME)?;
         let mut batch = WriteBatch::default();
         let mut changes = Vec::new();
         let mut applied = writer.applied;
@@ -186,50 +205,57 @@ impl TableStore {
                 timestamp: record.timestamp,
                 key: record.key.clone(),
                 value: row.value.clone(),
+                headers: record.headers.clone(),
             };
             let kind = match (old_live, &record.value) {
                 (None, Some(_)) => {
                     changes.push(image(ChangeOp::Insert, record));
                     live_rows += 1;
-                    Some(HistoryKind::Insert)
+                    HistoryKind::Insert
                 }
-                (Some(o), Some(v)) if o.value.as_ref() == Some(v) => None,
+                (Some(o), Some(v)) if o.value.as_ref() == Some(v) => HistoryKind::Touch,
                 (Some(o), Some(_)) => {
                     changes.push(image(ChangeOp::UpdateBefore, o));
                     changes.push(image(ChangeOp::UpdateAfter, record));
-                    Some(HistoryKind::Update)
+                    HistoryKind::Update
                 }
                 (Some(o), None) => {
                     changes.push(image(ChangeOp::Delete, o));
                     live_rows -= 1;
-                    Some(HistoryKind::Delete)
+                    HistoryKind::Delete
                 }
-                (None, None) => None,
+                // A delete of a key that has no row here: recorded, so that as-of answers
+                // merging partitions see that the key was deleted at this moment.
+                (None, None) => HistoryKind::Delete,
             };
-            if let Some(kind) = kind {
-                batch.put_cf(
-                    history,
-                    layout::history_key(&record.key, record.offset),
-                    layout::encode_history(kind, record),
-                );
-            }
+            batch.put_cf(
+                history,
+                layout::history_key(&record.key, record.offset),
+                layout::encode_history(kind, record),
+            );
             // The record replaces the key's row whatever it changed: compacted reads serve
             // the latest record of every key, with its own offset, timestamp and headers.
             if let Some(o) = &old {
                 batch.delete_cf(by_offset, o.offset.to_be_bytes());
-                if o.value.is_none() {
-                    batch.delete_cf(tombstones, layout::tombstone_key(o.timestamp, o.offset));
-                }
+                let index = if o.value.is_none() {
+                    tombstones
+                } else {
+                    live_by_time
+                };
+                batch.delete_cf(index, layout::time_key(o.timestamp, o.offset));
             }
             batch.put_cf(state, &record.key, layout::encode_row(record));
             batch.put_cf(by_offset, record.offset.to_be_bytes(), &record.key);
-            if record.value.is_none() {
-                batch.put_cf(
-                    tombstones,
-                    layout::tombstone_key(record.timestamp, record.offset),
-                    &record.key,
-                );
-            }
+            let index = if record.value.is_none() {
+                tombstones
+            } else {
+                live_by_time
+            };
+            batch.put_cf(
+                index,
+                layout::time_key(record.timestamp, record.offset),
+                &record.key,
+            );
             pending.insert(record.key.clone(), record.clone());
             applied = record.offset;
         }
@@ -251,67 +277,6 @@ impl TableStore {
         self.prepare(records)?.commit()
     }
 
-    /// The live row of `key`, if any.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Row>, TableError> {
-        let state = self.cf(layout::STATE)?;
-        let row = self
-            .db
-            .get_pinned_cf(state, key)?
-            .map(|v| layout::decode_row(key, &v))
-            .transpose()?;
-        Ok(row.filter(|r| r.value.is_some()))
-    }
-
-    /// Every history entry of `key`, oldest first.
-    fn history_entries(&self, key: &[u8]) -> Result<Vec<(HistoryKind, Row)>, TableError> {
-        let history = self.cf(layout::HISTORY)?;
-        let prefix = layout::history_prefix(key);
-        let mut out = Vec::new();
-        let iter = self
-            .db
-            .iterator_cf(history, IteratorMode::From(&prefix, Direction::Forward));
-        for item in iter {
-            let (k, v) = item?;
-            if !k.starts_with(&prefix) || k.len() != prefix.len() + 8 {
-                break;
-            }
-            let offset = layout::history_key_offset(&k)?;
-            out.push(layout::decode_history(key, offset, &v)?);
-        }
-        Ok(out)
-    }
-
-    /// The live row of `key` right after the write at `offset` (the latest change at or
-    /// before it), if any.
-    pub fn get_as_of_offset(&self, key: &[u8], offset: i64) -> Result<Option<Row>, TableError> {
-        if offset < 0 {
-            return Ok(None);
-        }
-        let history = self.cf(layout::HISTORY)?;
-        let prefix = layout::history_prefix(key);
-        let mut iter = self.db.raw_iterator_cf(history);
-        iter.seek_for_prev(layout::history_key(key, offset));
-        iter.status()?;
-        let (Some(k), Some(v)) = (iter.key(), iter.value()) else {
-            return Ok(None);
-        };
-        if !k.starts_with(&prefix) || k.len() != prefix.len() + 8 {
-            return Ok(None);
-        }
-        let (kind, row) = layout::decode_history(key, layout::history_key_offset(k)?, v)?;
-        Ok((kind != HistoryKind::Delete).then_some(row))
-    }
-
-    /// The live row of `key` as of timestamp `ts`: the last change (in offset order) whose
-    /// timestamp is at most `ts`.
-    pub fn get_as_of_timestamp(&self, key: &[u8], ts: i64) -> Result<Option<Row>, TableError> {
-        let last = self
-            .history_entries(key)?
-            .into_iter()
-            .rfind(|(_, row)| row.timestamp <= ts);
-        Ok(last.and_then(|(kind, row)| (kind != HistoryKind::Delete).then_some(row)))
-    }
-
     /// Every change of `key`, oldest first, as the changelog shows them.
     pub fn history(&self, key: &[u8]) -> Result<Vec<Change>, TableError> {
         let mut out = Vec::new();
@@ -323,6 +288,7 @@ impl TableStore {
                 timestamp: row.timestamp,
                 key: row.key.clone(),
                 value: image.value.clone(),
+                headers: row.headers.clone(),
             };
             match kind {
                 HistoryKind::Insert => out.push(change(ChangeOp::Insert, &row)),
@@ -337,6 +303,7 @@ impl TableStore {
                         out.push(change(ChangeOp::Delete, p));
                     }
                 }
+                HistoryKind::Touch => {}
             }
             previous = Some(row);
         }
@@ -388,7 +355,7 @@ impl TableStore {
         let mut purged = 0;
         for item in self.db.iterator_cf(tombstones, IteratorMode::Start) {
             let (k, key) = item?;
-            if layout::tombstone_key_timestamp(&k)? >= before_ts {
+            if layout::time_key_timestamp(&k)? >= before_ts {
                 break;
             }
             batch.delete_cf(tombstones, &k);
