@@ -252,9 +252,10 @@ class Fold:
         return win
 
     def snapshot(self, q: float = math.inf) -> list[int]:
-        """Write indices of the live rows as of q, ordered by partition then key bytes."""
+        """Write indices of the live rows as of q, ordered by key bytes (the snapshot's row
+        order is unspecified; callers sort it by key)."""
         rows = [i for i in (self.at(k, q) for k in self.index) if i is not None]
-        rows.sort(key=lambda i: (self.w.part[i], self.w.keys[i]))
+        rows.sort(key=lambda i: self.w.keys[i])
         return rows
 
 

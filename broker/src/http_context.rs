@@ -328,32 +328,34 @@ where
 {
     let mut decoder = StreamDecoder::new();
     let mut stream = body.into_data_stream();
-    let mut pending = 0usize;
+    // Bytes of the message being decoded (those since the last record batch).
+    let mut in_message = 0usize;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
             Some(ContextError::BadRequest(format!(
                 "the request body could not be read: {e}"
             )))
         })?;
-        pending += chunk.len();
         let mut buffer = Buffer::from_vec(chunk.to_vec());
         while !buffer.is_empty() {
+            let before = buffer.len();
             let decoded = decoder.decode(&mut buffer).map_err(|e| {
                 Some(ContextError::BadRequest(format!(
                     "the request body is not a valid Arrow IPC stream: {e}"
                 )))
             })?;
+            in_message += before - buffer.len();
+            if in_message > max_message {
+                return Err(Some(ContextError::TooLarge(format!(
+                    "an Arrow IPC message of the request is larger than http_max_body_bytes ({max_message} bytes); send smaller record batches"
+                ))));
+            }
             if let Some(batch) = decoded {
-                pending = buffer.len();
+                in_message = 0;
                 if !send(Ok(batch)).await {
                     return Err(None);
                 }
             }
-        }
-        if pending > max_message {
-            return Err(Some(ContextError::TooLarge(format!(
-                "an Arrow IPC message of the request is larger than http_max_body_bytes ({max_message} bytes); send smaller record batches"
-            ))));
         }
     }
     decoder.finish().map_err(|e| {

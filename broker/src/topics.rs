@@ -158,6 +158,15 @@ pub struct TopicRegistry {
     typings: parking_lot::Mutex<HashMap<String, Arc<crate::tables::ValueTyping>>>,
 }
 
+/// Makes the tiered files of a table topic's partition carry its typed values (when
+/// `value.format=json`), with the table's schema at the time each file is written.
+fn type_tiered_files(tiered: &weir_tiering::TieredPartition, table: &Arc<TablePartition>) {
+    let table = Arc::downgrade(table);
+    tiered.set_value_schema_source(Arc::new(move || {
+        table.upgrade().and_then(|t| t.value_schema())
+    }));
+}
+
 /// Kafka's rules for topic names.
 pub fn validate_topic_name(name: &str) -> ApiResult<()> {
     let invalid = |why: String| Err(ApiError::new(ResponseError::InvalidTopicException, why));
@@ -254,6 +263,9 @@ impl TopicRegistry {
             },
             log.clone(),
         );
+        if let Some(t) = &table {
+            type_tiered_files(&tiered, t);
+        }
         let partition = Partition {
             index,
             table,
@@ -579,6 +591,7 @@ impl TopicRegistry {
                 // Becoming a table: build the state from the retained log.
                 (None, Some(settings)) => {
                     let t = Arc::new(self.open_table(name, p.index, &p.log, &configs, settings)?);
+                    type_tiered_files(&p.tiered, &t);
                     let tiered = self.tier_changelog(name, topic.id, p.index, &t);
                     Some((t, tiered))
                 }

@@ -18,6 +18,8 @@ use arrow_array::{Array, Int64Array, RecordBatch};
 use arrow_buffer::Buffer;
 use arrow_ipc::reader::{read_footer_length, FileDecoder};
 use arrow_ipc::{Block, MessageHeader, MetadataVersion};
+use std::sync::Arc;
+
 use arrow_schema::{DataType, Schema, SchemaRef};
 use bytes::Bytes;
 
@@ -179,7 +181,8 @@ impl FileLayout {
             });
         }
         Ok(FileLayout {
-            schema: schema::schema_for(changelog),
+            // The file's own schema: a typed file has its value struct's fields.
+            schema: Arc::new(Schema::new(file_schema.fields().clone())),
             changelog,
             chunks,
             version,
@@ -359,7 +362,8 @@ fn buffer_widths(schema: &Schema) -> Vec<usize> {
         out.push(1); // validity bitmap
         match data_type {
             DataType::Int64 | DataType::Timestamp(_, _) => out.push(8),
-            DataType::Int32 => out.push(4),
+            DataType::Int32 | DataType::Float32 => out.push(4),
+            DataType::Float64 => out.push(8),
             DataType::Int16 => out.push(2),
             DataType::Boolean => out.push(1),
             DataType::Binary | DataType::Utf8 => out.extend([4, 1]),

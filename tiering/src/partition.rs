@@ -76,7 +76,12 @@ pub struct TieredPartition {
     pub(crate) failures: AtomicU32,
     pub(crate) next_attempt_ms: AtomicI64,
     pub(crate) metrics: PartitionMetrics,
+    /// Gives the schema of typed values (`value.format=json` tables) when files are written.
+    value_schema: parking_lot::RwLock<Option<ValueSchemaSource>>,
 }
+
+/// Where a partition's typed value schema comes from (the table, whose schema may widen).
+pub type ValueSchemaSource = Arc<dyn Fn() -> Option<weir_typed::ValueSchema> + Send + Sync>;
 
 impl TieredPartition {
     /// The tiering state of `log`, starting from the local manifest copy (the store is
@@ -96,6 +101,7 @@ impl TieredPartition {
             local.unwrap_or_else(|| Manifest::new(&id.topic, &id.topic_id, id.partition));
         let tp = TieredPartition {
             metrics: PartitionMetrics::new(&id.topic, id.partition),
+            value_schema: parking_lot::RwLock::new(None),
             id,
             log,
             remote,
@@ -114,6 +120,20 @@ impl TieredPartition {
     }
 
     /// Topic, id and partition.
+    /// Makes files written from now on typed by what `source` gives (see
+    /// `schema::typed_schema`).
+    pub fn set_value_schema_source(&self, source: ValueSchemaSource) {
+        *self.value_schema.write() = Some(source);
+    }
+
+    /// The schema to type values with now, if any.
+    pub(crate) fn value_schema(&self) -> Option<weir_typed::ValueSchema> {
+        self.value_schema
+            .read()
+            .as_ref()
+            .and_then(|source| source())
+    }
+
     pub fn id(&self) -> &PartitionId {
         &self.id
     }

@@ -24,6 +24,9 @@
 //! |15 | `raw_header_keys`         | list<item: binary>                          | yes  |
 //! |16 | `op` (changelogs only)    | utf8, from the record header `weir.op`     | yes  |
 //!
+//! A typed table topic's files (`value.format=json`, see [`typed_schema`]) name column 3
+//! `value_raw` and add a last column `value`: the value decoded as a struct.
+//!
 //! `timestamp` is the record's absolute timestamp as a consumer sees it (the batch max
 //! timestamp for LogAppendTime batches). `batch_max_timestamp` is an `int64` rather than a
 //! timestamp because it is the raw header field, which may be -1 (no timestamp). Headers keep
@@ -154,12 +157,55 @@ pub fn schema_for(changelog: bool) -> SchemaRef {
     }
 }
 
-/// Which of the two schemas `schema` is (`Some(true)` for a changelog), comparing fields
-/// (names, types, nullability) and ignoring schema metadata; `None` if neither.
+/// The name of the raw value column in a typed segment file.
+pub const VALUE_RAW: &str = "value_raw";
+
+/// Schema of a tiered segment of a typed table topic (`value.format=json`): column 3 holds
+/// the raw value bytes under the name `value_raw`, and a last column `value` holds the value
+/// decoded as a struct of `value_type` (null for deletes and for values that do not decode),
+/// so DuckDB, Polars and pyarrow query `value.field` directly.
+pub fn typed_schema(changelog: bool, value_type: DataType) -> SchemaRef {
+    let mut fields: Vec<Field> = schema_for(changelog)
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields[VALUE] = Field::new(VALUE_RAW, DataType::Binary, true);
+    fields.push(Field::new("value", value_type, true));
+    Arc::new(Schema::new(fields))
+}
+
+/// Which of the schemas `schema` is (`Some(true)` for a changelog), comparing fields
+/// (names, types, nullability) and ignoring schema metadata; a [`typed_schema`] counts as
+/// the schema it extends. `None` if none.
 pub fn is_changelog_schema(schema: &Schema) -> Option<bool> {
-    if schema.fields() == changelog_schema().fields() {
+    let fields = schema.fields();
+    let untyped: Vec<Field> = match fields.last() {
+        Some(last)
+            if last.name() == "value"
+                && matches!(last.data_type(), DataType::Struct(_))
+                && fields.get(VALUE).is_some_and(|f| f.name() == VALUE_RAW) =>
+        {
+            let mut base: Vec<Field> = fields[..fields.len() - 1]
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect();
+            base[VALUE] = Field::new("value", DataType::Binary, true);
+            base
+        }
+        _ => fields.iter().map(|f| f.as_ref().clone()).collect(),
+    };
+    let same = |schema: SchemaRef| {
+        schema.fields().len() == untyped.len()
+            && schema
+                .fields()
+                .iter()
+                .zip(&untyped)
+                .all(|(a, b)| a.as_ref() == b)
+    };
+    if same(changelog_schema()) {
         Some(true)
-    } else if schema.fields() == log_schema().fields() {
+    } else if same(log_schema()) {
         Some(false)
     } else {
         None
@@ -201,5 +247,11 @@ mod tests {
         assert_eq!(is_changelog_schema(&changelog_schema()), Some(true));
         let other = Schema::new(vec![Field::new("offset", DataType::Int64, false)]);
         assert_eq!(is_changelog_schema(&other), None);
+        let value = DataType::Struct(Fields::from(vec![Field::new("x", DataType::Int64, true)]));
+        assert_eq!(
+            is_changelog_schema(&typed_schema(false, value.clone())),
+            Some(false)
+        );
+        assert_eq!(is_changelog_schema(&typed_schema(true, value)), Some(true));
     }
 }

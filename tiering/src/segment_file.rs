@@ -19,6 +19,7 @@
 use std::io::Write;
 
 use arrow_array::builder::{BinaryBuilder, ListBuilder, StringBuilder};
+use arrow_array::cast::AsArray;
 use arrow_array::{
     ArrayRef, BooleanArray, Int16Array, Int32Array, Int64Array, ListArray, RecordBatch,
     StructArray, TimestampMillisecondArray,
@@ -31,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use weir_protocol::record_batch::{split_batches, verify_crc, BatchHeader};
 use weir_protocol::records::{decode_batch_records, BatchFields, LogRecord, RecordError};
+use weir_typed::{ValueCodec, ValueSchema};
 
 use crate::error::{Result, TieringError};
 use crate::schema::{self, OP_HEADER};
@@ -268,7 +270,12 @@ impl ChunkBuilder {
     }
 
     /// Builds the Arrow record batch and the index entry, and resets the builder.
-    fn finish(&mut self, schema: &SchemaRef, changelog: bool) -> Result<(RecordBatch, ChunkMeta)> {
+    fn finish(
+        &mut self,
+        schema: &SchemaRef,
+        changelog: bool,
+        codec: Option<&ValueCodec>,
+    ) -> Result<(RecordBatch, ChunkMeta)> {
         let header_offsets = std::mem::replace(&mut self.header_offsets, vec![0]);
         let header_struct = StructArray::try_new(
             schema::header_fields(),
@@ -320,6 +327,11 @@ impl ChunkBuilder {
         if changelog {
             columns.push(Arc::new(self.ops.finish()));
         }
+        if let Some(codec) = codec {
+            let raw = columns[schema::VALUE].as_binary::<i32>();
+            let values: Vec<Option<&[u8]>> = raw.iter().collect();
+            columns.push(Arc::new(codec.struct_column(&values)));
+        }
         let batch = RecordBatch::try_new(schema.clone(), columns)?;
         let meta = ChunkMeta {
             first_offset: self.first_offset,
@@ -338,6 +350,8 @@ pub struct SegmentFileWriter<W: Write> {
     writer: FileWriter<CountingWriter<W>>,
     schema: SchemaRef,
     changelog: bool,
+    /// Decodes values into the `value` struct column of a typed file.
+    codec: Option<ValueCodec>,
     limits: ChunkLimits,
     chunk: ChunkBuilder,
     index: Vec<ChunkMeta>,
@@ -381,7 +395,21 @@ impl<W: Write> SegmentFileWriter<W> {
         changelog: bool,
         limits: ChunkLimits,
     ) -> Result<SegmentFileWriter<W>> {
-        let schema = schema::schema_for(changelog);
+        SegmentFileWriter::typed(out, changelog, limits, None)
+    }
+
+    /// A writer of a typed file ([`schema::typed_schema`]) when `value` gives the values'
+    /// schema, else as [`SegmentFileWriter::with_limits`].
+    pub fn typed(
+        out: W,
+        changelog: bool,
+        limits: ChunkLimits,
+        value: Option<ValueSchema>,
+    ) -> Result<SegmentFileWriter<W>> {
+        let schema = match &value {
+            Some(v) => schema::typed_schema(changelog, v.data_type()),
+            None => schema::schema_for(changelog),
+        };
         let options =
             IpcWriteOptions::default().try_with_compression(Some(CompressionType::ZSTD))?;
         let out = CountingWriter::new(out);
@@ -390,6 +418,7 @@ impl<W: Write> SegmentFileWriter<W> {
             writer,
             schema,
             changelog,
+            codec: value.map(ValueCodec::new),
             limits: ChunkLimits {
                 max_bytes: limits.max_bytes.clamp(1, MAX_BATCH_PAYLOAD),
                 max_rows: limits.max_rows.max(1),
@@ -509,7 +538,9 @@ impl<W: Write> SegmentFileWriter<W> {
         if self.chunk.rows() == 0 {
             return Ok(());
         }
-        let (batch, mut meta) = self.chunk.finish(&self.schema, self.changelog)?;
+        let (batch, mut meta) =
+            self.chunk
+                .finish(&self.schema, self.changelog, self.codec.as_ref())?;
         // FileWriter::write writes exactly one block (no dictionaries in these schemas):
         // the message and its body, straight to the CountingWriter.
         self.writer.get_mut().start_block();

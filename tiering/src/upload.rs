@@ -29,13 +29,19 @@ fn convert(
     log: &PartitionLog,
     base_offset: i64,
     changelog: bool,
+    value: Option<weir_typed::ValueSchema>,
     spool: &FsPath,
 ) -> Result<SegmentSummary, TieringError> {
     let batches = log.closed_segment_batches(base_offset).ok_or_else(|| {
         TieringError::SegmentGone(format!("{}: segment {base_offset}", log.dir().display()))
     })?;
     let file = File::create(spool)?;
-    let mut writer = SegmentFileWriter::new(BufWriter::new(file), changelog)?;
+    let mut writer = SegmentFileWriter::typed(
+        BufWriter::new(file),
+        changelog,
+        crate::ChunkLimits::default(),
+        value,
+    )?;
     for batch in batches {
         writer.push_batch(&batch?)?;
     }
@@ -107,8 +113,9 @@ pub(crate) async fn upload_segment(
     ));
     let log = tp.log.clone();
     let (base, changelog, file) = (segment.base_offset, id.changelog, spool.clone());
+    let value = tp.value_schema();
     let converted =
-        tokio::task::spawn_blocking(move || convert(&log, base, changelog, &file)).await;
+        tokio::task::spawn_blocking(move || convert(&log, base, changelog, value, &file)).await;
     let summary = match converted {
         Ok(Ok(summary)) => summary,
         Ok(Err(e)) => {
