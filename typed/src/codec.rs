@@ -286,3 +286,41 @@ mod tests {
         assert_eq!(n.value(3), 7);
     }
 }
+
+#[cfg(test)]
+mod hostile {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn codec() -> ValueCodec {
+        ValueCodec::new(
+            ValueSchema::parse(
+                r#"{"a":"int32","b":"list<float32>","c":{"d":"timestamp","e":["bool"]},"s":"utf8"}"#,
+            )
+            .unwrap(),
+        )
+    }
+
+    proptest! {
+        /// Whatever bytes a producer sends (or a file holds), checking and decoding them
+        /// never panics, and every value gets exactly one row.
+        #[test]
+        fn arbitrary_values_never_panic(values in proptest::collection::vec(
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..64),
+                "[{}\\[\\]\":,a-e0-9 .tfnulrse-]{0,64}".prop_map(String::into_bytes),
+            ],
+            0..16,
+        )) {
+            let c = codec();
+            let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+            let _ = c.check(&refs);
+            let column = c.struct_column(&refs.iter().map(|v| Some(*v)).collect::<Vec<_>>());
+            prop_assert_eq!(column.len(), values.len());
+            for v in &refs {
+                let _ = crate::infer::widen(c.schema(), v);
+            }
+        }
+    }
+}

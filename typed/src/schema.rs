@@ -58,6 +58,11 @@ impl Parser {
     }
 
     fn named(&mut self, path: &str, name: &str, depth: usize) -> Result<DataType, TypedError> {
+        if depth > MAX_DEPTH {
+            return Err(invalid(format!(
+                "field {path:?} is nested deeper than {MAX_DEPTH} levels"
+            )));
+        }
         Ok(match name {
             "int32" => DataType::Int32,
             "int64" => DataType::Int64,
@@ -218,5 +223,7 @@ mod tests {
         }
         let deep = format!("{}\"int64\"{}", "{\"a\":".repeat(40), "}".repeat(40));
         assert!(ValueSchema::parse(&deep).is_err());
+        let deep_list = format!("{{\"a\":\"{}int64{}\"}}", "list<".repeat(100_000), ">".repeat(100_000));
+        assert!(ValueSchema::parse(&deep_list).is_err());
     }
 }

@@ -126,7 +126,8 @@ fn corrupt_stored(offset: i64, e: impl std::fmt::Display) -> ApiError {
 }
 
 impl TablePartition {
-    /// Opens the store and the changelog log of partition `partition` of `topic`, then brings
+    /// Opens the store and the changelog log (`changelog`: its directory and config) of
+    /// partition `partition` of `topic`, then brings
     /// both level with `source`. A store that cannot be opened or a replay that fails does not
     /// fail the open: the table is reported faulted (ERROR line, `weir_table_faulted`,
     /// `/ready`), refuses writes and lookups until a catch-up succeeds (tried again on every
@@ -135,13 +136,12 @@ impl TablePartition {
         topic: &str,
         partition: i32,
         table_dir: &Path,
-        changelog_dir: &Path,
-        changelog_config: LogConfig,
+        changelog: (&Path, LogConfig),
         source: &PartitionLog,
         settings: TableSettings,
         typing: Arc<ValueTyping>,
     ) -> ApiResult<TablePartition> {
-        let changelog = Arc::new(PartitionLog::open(changelog_dir, changelog_config)?);
+        let changelog = Arc::new(PartitionLog::open(changelog.0, changelog.1)?);
         let table = TablePartition {
             store: OnceLock::new(),
             table_dir: table_dir.to_path_buf(),
