@@ -223,7 +223,11 @@ mod tests {
         }
         let deep = format!("{}\"int64\"{}", "{\"a\":".repeat(40), "}".repeat(40));
         assert!(ValueSchema::parse(&deep).is_err());
-        let deep_list = format!("{{\"a\":\"{}int64{}\"}}", "list<".repeat(100_000), ">".repeat(100_000));
+        let deep_list = format!(
+            "{{\"a\":\"{}int64{}\"}}",
+            "list<".repeat(100_000),
+            ">".repeat(100_000)
+        );
         assert!(ValueSchema::parse(&deep_list).is_err());
     }
 }
